@@ -1,0 +1,37 @@
+# The two entry points a newcomer needs: `make generate` and `make test`.
+# Both (re)create .venv from the pinned lock file when it is missing or older than the lock.
+
+PYTHON ?= python3.12
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: generate check test test-gpu typecheck clean-venv
+
+generate: $(STAMP)
+	$(PY) -m generator generate
+
+check: $(STAMP)
+	$(PY) -m generator generate --check
+
+typecheck: $(STAMP)
+	$(PY) -m pyright generator generated
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# GPU parity (skips with a stated reason where no CUDA device is present).
+test-gpu: $(STAMP)
+	$(PY) -m pytest -m gpu tests/test_model_parity.py
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "need Python 3.12, got " + sys.version' \
+		|| { echo "Python 3.12 is required: set PYTHON=/path/to/python3.12"; exit 1; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --no-deps -r requirements/lock.txt
+	$(PY) -m pip check
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,52 @@
+"""Command line: `python -m generator generate [--check]`."""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from generator.errors import DescriptionErrors
+from generator.output import compare, write_atomically
+from generator.pipeline import generate_files
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m generator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="generate generated/ from schemas/")
+    generate.add_argument("--check", action="store_true", help="fail if generated/ is not up to date; write nothing")
+    generate.add_argument("--schemas", type=Path, default=ROOT / "schemas", help="folder with slot.schema.json and megatron_core/")
+    generate.add_argument("--root", type=Path, default=ROOT, help="project root that holds generated/")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    root: Path = args.root.resolve()
+    try:
+        files = generate_files(args.schemas.resolve(), root)
+    except DescriptionErrors as errors:
+        print(errors, file=sys.stderr)
+        print(f"{len(errors.errors)} error(s); generated/ was not changed.", file=sys.stderr)
+        return 1
+    drift = compare(root, files)
+    if args.check:
+        if drift.clean:
+            print(f"generated/ is up to date ({len(files)} files).")
+            return 0
+        sys.stdout.write(drift.diff)
+        for path, why in drift.stale:
+            print(f"stale: {path}: {why}", file=sys.stderr)
+        for path in drift.missing:
+            print(f"missing: {path}", file=sys.stderr)
+        for path in drift.orphaned:
+            print(f"orphaned: {path} (no description generates it)", file=sys.stderr)
+        print("generated/ is out of date: run `make generate` and commit the result.", file=sys.stderr)
+        return 1
+    if drift.clean:
+        print(f"generated/ already up to date ({len(files)} files, {time.perf_counter() - started:.2f} s).")
+        return 0
+    write_atomically(root, files)
+    changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
+    print(f"wrote generated/ ({len(files)} files, {changed} changed, {time.perf_counter() - started:.2f} s).")
+    return 0

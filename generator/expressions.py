@@ -1,0 +1,114 @@
+"""Checks the Python expressions a description may contain, with `ast`.
+
+Type expressions allow names, dotted attributes, subscripts, `|`, None, `...` and literals
+inside `Literal[...]`; value expressions (defaults, fixed values) allow literals and imported
+names with their attributes. Nothing is evaluated: the checked tree is unparsed, so the
+generated code holds exactly what was checked.
+"""
+
+import ast
+from dataclasses import dataclass
+
+BUILTIN_TYPES = frozenset(
+    {"int", "float", "str", "bool", "bytes", "object", "tuple", "list", "dict", "set", "type"}
+)
+
+
+class ExpressionError(ValueError):
+    """The expression is not allowed; the message says what and why."""
+
+
+@dataclass(frozen=True)
+class CheckedExpression:
+    """A validated expression: its normalized source and the root names it uses."""
+
+    source: str
+    names: frozenset[str]
+
+
+def check_type_expression(text: str) -> CheckedExpression:
+    """Validates a type expression such as `tuple[Tensor, Tensor | None]`."""
+    tree = _parse(text)
+    names: set[str] = set()
+    _check_type_node(tree.body, names, inside_literal=False)
+    return CheckedExpression(ast.unparse(tree), frozenset(names))
+
+
+def check_value_expression(text: str) -> CheckedExpression:
+    """Validates a value expression such as `AttnMaskType.causal`, `None` or `1e-5`."""
+    tree = _parse(text)
+    names: set[str] = set()
+    _check_value_node(tree.body, names)
+    return CheckedExpression(ast.unparse(tree), frozenset(names))
+
+
+def attribute_path(text: str) -> tuple[str, ...]:
+    """Validates a dotted path such as `pg_collection.tp` and returns its parts."""
+    tree = _parse(text)
+    parts: list[str] = []
+    node = tree.body
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise ExpressionError(f"{text!r} is not a dotted name such as `pg_collection.tp`")
+    parts.append(node.id)
+    return tuple(reversed(parts))
+
+
+def _parse(text: str) -> ast.Expression:
+    try:
+        return ast.parse(text, mode="eval")
+    except SyntaxError as error:
+        raise ExpressionError(f"{text!r} is not a Python expression: {error.msg}") from None
+
+
+def _forbidden(node: ast.AST, what: str) -> ExpressionError:
+    return ExpressionError(f"{type(node).__name__} is not allowed in a {what} ({ast.unparse(node)!r})")
+
+
+def _check_type_node(node: ast.expr, names: set[str], *, inside_literal: bool) -> None:
+    match node:
+        case ast.Name(id=name):
+            names.add(name)
+        case ast.Attribute():
+            names.add(_dotted_root(node, "type expression"))
+        case ast.Subscript(value=value, slice=index):
+            _check_type_node(value, names, inside_literal=False)
+            literal = isinstance(value, ast.Name) and value.id == "Literal"
+            _check_type_node(index, names, inside_literal=literal)
+        case ast.Tuple(elts=items) | ast.List(elts=items):
+            for item in items:
+                _check_type_node(item, names, inside_literal=inside_literal)
+        case ast.BinOp(left=left, op=ast.BitOr(), right=right):
+            _check_type_node(left, names, inside_literal=False)
+            _check_type_node(right, names, inside_literal=False)
+        case ast.Constant(value=value) if value is None or value is ...:
+            pass
+        case ast.Constant(value=str() | int() | bool()) if inside_literal:
+            pass
+        case _:
+            raise _forbidden(node, "type expression")
+
+
+def _check_value_node(node: ast.expr, names: set[str]) -> None:
+    match node:
+        case ast.Constant(value=None | bool() | int() | float() | str()):
+            pass
+        case ast.UnaryOp(op=ast.USub(), operand=ast.Constant(value=int() | float())):
+            pass
+        case ast.Name(id=name):
+            names.add(name)
+        case ast.Attribute():
+            names.add(_dotted_root(node, "value expression"))
+        case _:
+            raise _forbidden(node, "value expression")
+
+
+def _dotted_root(node: ast.Attribute, what: str) -> str:
+    current: ast.expr = node
+    while isinstance(current, ast.Attribute):
+        current = current.value
+    if not isinstance(current, ast.Name):
+        raise _forbidden(node, what)
+    return current.id

@@ -1,0 +1,54 @@
+"""Collects the imports of one generated module: ask for a name, get the name to print."""
+
+from dataclasses import dataclass, field
+
+
+class ImportClash(ValueError):
+    """Two different objects would be imported under one local name."""
+
+
+@dataclass
+class ImportRegistry:
+    """Records `from module import name` needs while the view is built; renders them sorted."""
+
+    _by_local: dict[str, tuple[str, str]] = field(default_factory=dict[str, tuple[str, str]])
+
+    def name(self, module: str, name: str) -> str:
+        """Imports `name` from `module` and returns the local name to print."""
+        existing = self._by_local.get(name)
+        if existing is not None and existing != (module, name):
+            raise ImportClash(f"{name!r} would name both {existing[0]}.{existing[1]} and {module}.{name}")
+        self._by_local[name] = (module, name)
+        return name
+
+    def qualified(self, dotted: str) -> str:
+        """Imports `package.module.Name` and returns `Name`."""
+        module, name = dotted.rsplit(".", 1)
+        return self.name(module, name)
+
+    def lines(self, own_package: str) -> list[str]:
+        """Import statements: stdlib, third party, then this package's relative imports."""
+        grouped: dict[str, dict[str, set[str]]] = {"stdlib": {}, "third_party": {}, "local": {}}
+        for module, name in self._by_local.values():
+            group = "local" if module.startswith(own_package + ".") else _group(module)
+            grouped[group].setdefault(module, set()).add(name)
+        blocks: list[str] = []
+        for group in ("stdlib", "third_party", "local"):
+            statements = [
+                f"from {_relative(module, own_package) if group == 'local' else module} import {', '.join(sorted(names))}"
+                for module, names in sorted(grouped[group].items())
+            ]
+            if statements:
+                blocks.append("\n".join(statements))
+        return blocks
+
+
+_STDLIB = frozenset({"collections", "dataclasses", "typing", "functools", "enum", "abc"})
+
+
+def _group(module: str) -> str:
+    return "stdlib" if module.split(".")[0] in _STDLIB else "third_party"
+
+
+def _relative(module: str, own_package: str) -> str:
+    return "." + module.removeprefix(own_package + ".")

@@ -1,0 +1,96 @@
+"""Stage 1: read description files and validate them against the JSON Schema."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from generator.errors import DescriptionError, DescriptionErrors, pointer
+
+SCHEMA_FILE = "slot.schema.json"
+
+
+@dataclass(frozen=True)
+class LoadedDescription:
+    """One description file, parsed and schema-valid."""
+
+    file: str  # as shown to users: relative to the project root
+    text: str
+    data: dict[str, Any]
+
+
+def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
+    """Loads every `*.json` below `schemas_dir/megatron_core`, sorted by path.
+
+    Raises DescriptionErrors listing every unreadable or schema-invalid file.
+    """
+    validator = Draft202012Validator(json.loads((schemas_dir / SCHEMA_FILE).read_text()))
+    loaded: list[LoadedDescription] = []
+    errors: list[DescriptionError] = []
+    for path in sorted((schemas_dir / "megatron_core").rglob("*.json")):
+        file = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            errors.append(
+                DescriptionError(
+                    file,
+                    "",
+                    f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}",
+                    "fix the JSON syntax (a missing comma or quote is the usual cause)",
+                )
+            )
+            continue
+        if not isinstance(data, dict):
+            errors.append(DescriptionError(file, "", "a description must be a JSON object", "wrap it in {}"))
+            continue
+        document = cast(dict[str, Any], data)  # JSON object keys are always strings
+        schema_errors = _schema_errors(validator, document, file)
+        if schema_errors:
+            errors.extend(schema_errors)
+        else:
+            loaded.append(LoadedDescription(file, text, document))
+    if errors:
+        raise DescriptionErrors(errors)
+    return loaded
+
+
+def _schema_errors(
+    validator: Draft202012Validator, document: dict[str, Any], file: str
+) -> list[DescriptionError]:
+    found: list[ValidationError] = list(
+        validator.iter_errors(document)  # pyright: ignore[reportUnknownMemberType]  # jsonschema's deprecated 2-argument overload is unannotated
+    )
+    found.sort(key=lambda e: [str(p) for p in e.absolute_path])
+    by_location: dict[str, ValidationError] = {}  # one error per location
+    for error in found:
+        error = _deepest(error)
+        by_location.setdefault(pointer(*error.absolute_path), error)
+    return [DescriptionError(file, location, *_explain(error)) for location, error in by_location.items()]
+
+
+def _deepest(error: ValidationError) -> ValidationError:
+    """For `oneOf`/`anyOf`, the branch error that got furthest into the document."""
+    while error.context:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    return error
+
+
+def _explain(error: ValidationError) -> tuple[str, str]:
+    """(message, fix) for one schema violation."""
+    schema_path = "/".join(str(part) for part in error.absolute_schema_path)
+    fixes = {
+        "additionalProperties": "remove the property or correct its spelling",
+        "required": "add the missing property",
+        "enum": f"use one of {error.validator_value!r}",
+        "pattern": f"use a value matching {error.validator_value!r}",
+        "type": f"use a value of JSON type {error.validator_value!r}",
+        "minItems": "add at least one item",
+        "minLength": "give a non-empty string",
+        "uniqueItems": "remove the duplicate",
+    }
+    fix = fixes.get(str(error.validator), f"see schemas/{SCHEMA_FILE} at /{schema_path}")
+    return f"schema violation: {error.message}", fix

@@ -1,0 +1,388 @@
+"""Stage 2: the described contracts as frozen dataclasses (what was written, not yet checked).
+
+Every element keeps the file and JSON pointer it came from, so later stages can report errors
+precisely. Building the model never fails on schema-valid input.
+"""
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from generator.errors import pointer
+from generator.load import LoadedDescription
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where an element was described."""
+
+    file: str
+    pointer: str
+
+
+class ParameterKind(Enum):
+    POSITIONAL = "positional"
+    POSITIONAL_OR_KEYWORD = "positional_or_keyword"
+    KEYWORD = "keyword"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    kind: ParameterKind
+    type: str
+    default: str | None
+    conditionally_passed: bool
+    doc: str | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    parameters: tuple[Parameter, ...]
+    returns: str
+    doc: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: str
+    doc: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Upstream:
+    object: str
+    extra_parameters: tuple[str, ...]
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    doc: str
+    methods: tuple[Method, ...]
+    attributes: tuple[Attribute, ...]
+    upstream: Upstream | None
+    location: Location
+
+
+class Construction(Enum):
+    """How a parent builds a slot."""
+
+    CALL = "call"
+    BUILD_MODULE = "build_module"
+
+
+class ImplementationKind(Enum):
+    CLASS = "class"
+    UNBUILT = "unbuilt"  # a function build_module returns as the built module itself
+
+
+class MappingKind(Enum):
+    PASS = "pass"
+    DROP = "drop"
+    RENAME = "rename"
+    DERIVE = "derive"
+
+
+@dataclass(frozen=True)
+class ArgumentMapping:
+    """What one builder parameter becomes in the implementation's call."""
+
+    parameter: str
+    kind: MappingKind
+    # RENAME: ((new_name, parameter),); DERIVE: ((argument, expression), ...)
+    targets: tuple[tuple[str, str], ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class SubmodulesArgument:
+    argument: str
+    type: str
+
+
+@dataclass(frozen=True)
+class Implementation:
+    object: str
+    kind: ImplementationKind
+    doc: str
+    unannotated: bool
+    requires: str | None
+    mappings: tuple[ArgumentMapping, ...]
+    fixed: tuple[Parameter, ...]
+    submodules: SubmodulesArgument | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Builder:
+    name: str
+    doc: str
+    construction: Construction
+    parameters: tuple[Parameter, ...]
+    returns: str
+    upstream: Upstream | None
+    implementations: tuple[Implementation, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    doc: str
+    builder: str
+    optional: bool
+    is_list: bool
+    hardcoded: str | None  # what the parent builds instead of reading the spec
+    location: Location
+
+
+@dataclass(frozen=True)
+class Parent:
+    class_name: str
+    submodules: str
+    slots: tuple[Slot, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class AdapterValue:
+    adapter: str
+    fixed: tuple[tuple[str, str], ...]
+    submodules: "SubmodulesValue | None"
+    location: Location
+
+
+@dataclass(frozen=True)
+class ChoiceValue:
+    condition: str
+    then: "SpecValue"
+    otherwise: "SpecValue"
+    location: Location
+
+
+type SpecValue = AdapterValue | ChoiceValue | None
+
+
+@dataclass(frozen=True)
+class SubmodulesValue:
+    parent: str
+    slots: tuple[tuple[str, SpecValue], ...]
+    fields: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class SpecFactory:
+    name: str
+    doc: str
+    parameters: tuple[Parameter, ...]
+    module: str
+    submodules: SubmodulesValue
+    location: Location
+
+
+@dataclass(frozen=True)
+class Description:
+    file: str
+    text: str
+    module: str
+    doc: str
+    imports: tuple[tuple[str, str], ...]
+    interfaces: tuple[Interface, ...]
+    builders: tuple[Builder, ...]
+    parent: Parent | None
+    specs: tuple[SpecFactory, ...]
+
+    def import_map(self) -> dict[str, str]:
+        return dict(self.imports)
+
+
+def build_model(loaded: LoadedDescription) -> Description:
+    """Converts one schema-valid description into the model."""
+    data = loaded.data
+    at = _Locator(loaded.file)
+    parent = data.get("parent")
+    return Description(
+        file=loaded.file,
+        text=loaded.text,
+        module=data["module"],
+        doc=data["doc"],
+        imports=tuple(sorted(data["imports"].items())),
+        interfaces=tuple(
+            _interface(item, at("interfaces", i)) for i, item in enumerate(data.get("interfaces", []))
+        ),
+        builders=tuple(
+            _builder(item, at("builders", i)) for i, item in enumerate(data.get("builders", []))
+        ),
+        parent=_parent(parent, at("parent")) if parent is not None else None,
+        specs=tuple(_spec(item, at("specs", i)) for i, item in enumerate(data.get("specs", []))),
+    )
+
+
+class _Locator:
+    def __init__(self, file: str, parts: tuple[str | int, ...] = ()) -> None:
+        self.file = file
+        self.parts = parts
+
+    def __call__(self, *more: str | int) -> "_Locator":
+        return _Locator(self.file, self.parts + more)
+
+    @property
+    def location(self) -> Location:
+        return Location(self.file, pointer(*self.parts))
+
+
+def _parameter(data: dict[str, Any], at: _Locator) -> Parameter:
+    return Parameter(
+        name=data["name"],
+        kind=ParameterKind(data["kind"]),
+        type=data["type"],
+        default=data.get("default"),
+        conditionally_passed=data.get("passed", "always") == "conditionally",
+        doc=data.get("doc"),
+        location=at.location,
+    )
+
+
+def _parameters(items: list[dict[str, Any]], at: _Locator) -> tuple[Parameter, ...]:
+    return tuple(_parameter(item, at(i)) for i, item in enumerate(items))
+
+
+def _upstream(data: dict[str, Any] | None) -> Upstream | None:
+    if data is None:
+        return None
+    return Upstream(data["object"], tuple(data.get("extra_parameters", [])), data.get("reason"))
+
+
+def _interface(data: dict[str, Any], at: _Locator) -> Interface:
+    return Interface(
+        name=data["name"],
+        doc=data["doc"],
+        methods=tuple(
+            Method(
+                name=method["name"],
+                parameters=_parameters(method["parameters"], at("methods", i, "parameters")),
+                returns=method["returns"],
+                doc=method["doc"],
+                location=at("methods", i).location,
+            )
+            for i, method in enumerate(data["methods"])
+        ),
+        attributes=tuple(
+            Attribute(item["name"], item["type"], item["doc"], at("attributes", i).location)
+            for i, item in enumerate(data.get("attributes", []))
+        ),
+        upstream=_upstream(data.get("upstream")),
+        location=at.location,
+    )
+
+
+def _mapping(parameter: str, data: str | dict[str, Any], at: _Locator) -> ArgumentMapping:
+    if isinstance(data, str):
+        return ArgumentMapping(parameter, MappingKind(data), (), at.location)
+    if "rename" in data:
+        return ArgumentMapping(parameter, MappingKind.RENAME, ((data["rename"], parameter),), at.location)
+    derived = tuple(sorted(data["derive"].items()))
+    return ArgumentMapping(parameter, MappingKind.DERIVE, derived, at.location)
+
+
+def _implementation(data: dict[str, Any], at: _Locator) -> Implementation:
+    submodules = data.get("submodules")
+    return Implementation(
+        object=data["object"],
+        kind=ImplementationKind(data["construction"]),
+        doc=data["doc"],
+        unannotated=data.get("unannotated", False),
+        requires=data.get("requires"),
+        mappings=tuple(
+            _mapping(name, value, at("arguments", name)) for name, value in data["arguments"].items()
+        ),
+        fixed=_parameters(data.get("fixed", []), at("fixed")),
+        submodules=(
+            SubmodulesArgument(submodules["argument"], submodules["type"]) if submodules else None
+        ),
+        location=at.location,
+    )
+
+
+def _builder(data: dict[str, Any], at: _Locator) -> Builder:
+    return Builder(
+        name=data["name"],
+        doc=data["doc"],
+        construction=Construction(data["construction"]),
+        parameters=_parameters(data["parameters"], at("parameters")),
+        returns=data["returns"],
+        upstream=_upstream(data.get("upstream")),
+        implementations=tuple(
+            _implementation(item, at("implementations", i))
+            for i, item in enumerate(data["implementations"])
+        ),
+        location=at.location,
+    )
+
+
+def _parent(data: dict[str, Any], at: _Locator) -> Parent:
+    return Parent(
+        class_name=data["class"],
+        submodules=data["submodules"],
+        slots=tuple(
+            Slot(
+                name=slot["name"],
+                doc=slot["doc"],
+                builder=slot["builder"],
+                optional=slot.get("optional", False),
+                is_list=slot.get("multiplicity", "single") == "list",
+                hardcoded=slot.get("hardcoded") if slot.get("source") == "hardcoded" else None,
+                location=at("slots", i).location,
+            )
+            for i, slot in enumerate(data["slots"])
+        ),
+        location=at.location,
+    )
+
+
+def _spec_value(data: dict[str, Any] | None, at: _Locator) -> SpecValue:
+    if data is None:
+        return None
+    if "if" in data:
+        return ChoiceValue(
+            data["if"], _spec_value(data["then"], at("then")), _spec_value(data["else"], at("else")), at.location
+        )
+    submodules = data.get("submodules")
+    return AdapterValue(
+        adapter=data["adapter"],
+        fixed=tuple(data.get("fixed", {}).items()),
+        submodules=_submodules_value(submodules, at("submodules")) if submodules else None,
+        location=at.location,
+    )
+
+
+def _submodules_value(data: dict[str, Any], at: _Locator) -> SubmodulesValue:
+    return SubmodulesValue(
+        parent=data["parent"],
+        slots=tuple(
+            (name, _spec_value(value, at("slots", name))) for name, value in data["slots"].items()
+        ),
+        fields=tuple(
+            (name, tuple(value.items())) for name, value in data.get("fields", {}).items()
+        ),
+        location=at.location,
+    )
+
+
+def _spec(data: dict[str, Any], at: _Locator) -> SpecFactory:
+    return SpecFactory(
+        name=data["name"],
+        doc=data["doc"],
+        parameters=_parameters(data["parameters"], at("parameters")),
+        module=data["module"],
+        submodules=_submodules_value(data["submodules"], at("submodules")),
+        location=at.location,
+    )

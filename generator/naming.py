@@ -1,0 +1,40 @@
+"""Every generated name, decided in one place."""
+
+import keyword
+import re
+
+from generator.model import Builder, Implementation
+
+# Attributes of megatron's ModuleSpec, which build_module-path adapters subclass.
+MODULE_SPEC_ATTRIBUTES = frozenset({"module", "params", "submodules", "metainfo"})
+
+
+def protocol_stem(builder: Builder) -> str:
+    """`LayerNormBuilder` -> `LayerNorm`."""
+    return builder.name.removesuffix("Builder")
+
+
+def pascal_case(name: str) -> str:
+    """`get_bias_dropout_add` -> `GetBiasDropoutAdd`; `MLP` stays `MLP`."""
+    if "_" not in name and name[:1].isupper():
+        return name
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+def adapter_name(builder: Builder, implementation: Implementation) -> str:
+    """`LayerNormFromWrappedTorchNorm`: a LayerNorm builder made from WrappedTorchNorm."""
+    return f"{protocol_stem(builder)}From{pascal_case(implementation.object)}"
+
+
+def typed_binding_name(implementation: Implementation) -> str:
+    """Module-level name of an unannotated function bound to its Interface type."""
+    return f"_{implementation.object}"
+
+
+def module_import_alias(module: str) -> str:
+    """`megatron.core.fusions.fused_bias_dropout` -> `fused_bias_dropout`."""
+    return module.rsplit(".", 1)[-1]
+
+
+def is_valid_identifier(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and re.fullmatch(r"\w+", name) is not None
