@@ -16,9 +16,12 @@ OUTPUT_PACKAGE = Path("generated") / "megatron_core"
 
 def generator_fingerprint(schemas_dir: Path) -> str:
     """Hash of the code that turns descriptions into files: generator, templates, schema."""
+    labelled = [(f"generator/{p.name}", p) for p in GENERATOR_DIR.glob("*.py")]
+    labelled += [(f"templates/{p.name}", p) for p in TEMPLATES.glob("*.j2")]
+    labelled.append(("schemas/slot.schema.json", schemas_dir / "slot.schema.json"))
     digest = hashlib.sha256()
-    for path in sorted([*GENERATOR_DIR.glob("*.py"), *TEMPLATES.glob("*.j2"), schemas_dir / "slot.schema.json"]):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for label, path in sorted(labelled):  # by label, so the hash does not depend on locations
+        digest.update(label.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
