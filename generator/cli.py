@@ -16,9 +16,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m generator", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     generate = commands.add_parser("generate", help="generate generated/ from schemas/")
-    generate.add_argument("--check", action="store_true", help="fail if generated/ is not up to date; write nothing")
-    generate.add_argument("--schemas", type=Path, default=ROOT / "schemas", help="folder with slot.schema.json and megatron_core/")
-    generate.add_argument("--root", type=Path, default=ROOT, help="project root that holds generated/")
+    generate.add_argument(
+        "--check", action="store_true", help="fail if generated/ is not up to date; write nothing"
+    )
+    generate.add_argument(
+        "--schemas",
+        type=Path,
+        default=ROOT / "schemas",
+        help="folder with slot.schema.json and megatron_core/",
+    )
+    generate.add_argument(
+        "--root", type=Path, default=ROOT, help="project root that holds generated/"
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -41,12 +50,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"missing: {path}", file=sys.stderr)
         for path in drift.orphaned:
             print(f"orphaned: {path} (no description generates it)", file=sys.stderr)
-        print("generated/ is out of date: run `make generate` and commit the result.", file=sys.stderr)
+        print(
+            "generated/ is out of date: run `make generate` and commit the result.", file=sys.stderr
+        )
         return 1
     if drift.clean:
-        print(f"generated/ already up to date ({len(files)} files, {time.perf_counter() - started:.2f} s).")
+        print(
+            f"generated/ already up to date ({len(files)} files, {time.perf_counter() - started:.2f} s)."
+        )
         return 0
     write_atomically(root, files)
     changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
-    print(f"wrote generated/ ({len(files)} files, {changed} changed, {time.perf_counter() - started:.2f} s).")
+    print(
+        f"wrote generated/ ({len(files)} files, {changed} changed, {time.perf_counter() - started:.2f} s)."
+    )
     return 0

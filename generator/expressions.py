@@ -64,7 +64,9 @@ def _parse(text: str) -> ast.Expression:
 
 
 def _forbidden(node: ast.AST, what: str) -> ExpressionError:
-    return ExpressionError(f"{type(node).__name__} is not allowed in a {what} ({ast.unparse(node)!r})")
+    return ExpressionError(
+        f"{type(node).__name__} is not allowed in a {what} ({ast.unparse(node)!r})"
+    )
 
 
 def _check_type_node(node: ast.expr, names: set[str], *, inside_literal: bool) -> None:

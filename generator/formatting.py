@@ -16,4 +16,6 @@ def format_code(source: str, template: str) -> str:
         return black.format_str(source, mode=MODE)
     except InvalidInput as error:
         numbered = "\n".join(f"{n:4} | {line}" for n, line in enumerate(source.splitlines(), 1))
-        raise RenderedCodeError(f"template {template} rendered invalid Python: {error}\n{numbered}") from None
+        raise RenderedCodeError(
+            f"template {template} rendered invalid Python: {error}\n{numbered}"
+        ) from None

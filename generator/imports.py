@@ -17,7 +17,9 @@ class ImportRegistry:
         """Imports `name` from `module` and returns the local name to print."""
         existing = self._by_local.get(name)
         if existing is not None and existing != (module, name):
-            raise ImportClash(f"{name!r} would name both {existing[0]}.{existing[1]} and {module}.{name}")
+            raise ImportClash(
+                f"{name!r} would name both {existing[0]}.{existing[1]} and {module}.{name}"
+            )
         self._by_local[name] = (module, name)
         return name
 

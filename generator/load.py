@@ -45,7 +45,9 @@ def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
             )
             continue
         if not isinstance(data, dict):
-            errors.append(DescriptionError(file, "", "a description must be a JSON object", "wrap it in {}"))
+            errors.append(
+                DescriptionError(file, "", "a description must be a JSON object", "wrap it in {}")
+            )
             continue
         document = cast(dict[str, Any], data)  # JSON object keys are always strings
         schema_errors = _schema_errors(validator, document, file)
@@ -61,15 +63,17 @@ def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
 def _schema_errors(
     validator: Draft202012Validator, document: dict[str, Any], file: str
 ) -> list[DescriptionError]:
-    found: list[ValidationError] = list(
-        validator.iter_errors(document)  # pyright: ignore[reportUnknownMemberType]  # jsonschema's deprecated 2-argument overload is unannotated
-    )
-    found.sort(key=lambda e: [str(p) for p in e.absolute_path])
+    # jsonschema's deprecated two-argument overload of iter_errors is unannotated.
+    errors = validator.iter_errors(document)  # pyright: ignore[reportUnknownMemberType]
+    found: list[ValidationError] = sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])
     by_location: dict[str, ValidationError] = {}  # one error per location
     for error in found:
         error = _deepest(error)
         by_location.setdefault(pointer(*error.absolute_path), error)
-    return [DescriptionError(file, location, *_explain(error)) for location, error in by_location.items()]
+    return [
+        DescriptionError(file, location, *_explain(error))
+        for location, error in by_location.items()
+    ]
 
 
 def _deepest(error: ValidationError) -> ValidationError:

@@ -216,7 +216,8 @@ def build_model(loaded: LoadedDescription) -> Description:
         doc=data["doc"],
         imports=tuple(sorted(data["imports"].items())),
         interfaces=tuple(
-            _interface(item, at("interfaces", i)) for i, item in enumerate(data.get("interfaces", []))
+            _interface(item, at("interfaces", i))
+            for i, item in enumerate(data.get("interfaces", []))
         ),
         builders=tuple(
             _builder(item, at("builders", i)) for i, item in enumerate(data.get("builders", []))
@@ -288,7 +289,9 @@ def _mapping(parameter: str, data: str | dict[str, Any], at: _Locator) -> Argume
     if isinstance(data, str):
         return ArgumentMapping(parameter, MappingKind(data), (), at.location)
     if "rename" in data:
-        return ArgumentMapping(parameter, MappingKind.RENAME, ((data["rename"], parameter),), at.location)
+        return ArgumentMapping(
+            parameter, MappingKind.RENAME, ((data["rename"], parameter),), at.location
+        )
     derived = tuple(sorted(data["derive"].items()))
     return ArgumentMapping(parameter, MappingKind.DERIVE, derived, at.location)
 
@@ -302,7 +305,8 @@ def _implementation(data: dict[str, Any], at: _Locator) -> Implementation:
         unannotated=data.get("unannotated", False),
         requires=data.get("requires"),
         mappings=tuple(
-            _mapping(name, value, at("arguments", name)) for name, value in data["arguments"].items()
+            _mapping(name, value, at("arguments", name))
+            for name, value in data["arguments"].items()
         ),
         fixed=_parameters(data.get("fixed", []), at("fixed")),
         submodules=(
@@ -353,7 +357,10 @@ def _spec_value(data: dict[str, Any] | None, at: _Locator) -> SpecValue:
         return None
     if "if" in data:
         return ChoiceValue(
-            data["if"], _spec_value(data["then"], at("then")), _spec_value(data["else"], at("else")), at.location
+            data["if"],
+            _spec_value(data["then"], at("then")),
+            _spec_value(data["else"], at("else")),
+            at.location,
         )
     submodules = data.get("submodules")
     return AdapterValue(

@@ -37,4 +37,8 @@ def module_import_alias(module: str) -> str:
 
 
 def is_valid_identifier(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name) and re.fullmatch(r"\w+", name) is not None
+    return (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and re.fullmatch(r"\w+", name) is not None
+    )

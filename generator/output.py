@@ -67,7 +67,9 @@ def compare(root: Path, files: dict[Path, str]) -> Drift:
 
 
 def _input_hash(text: str) -> str | None:
-    for line in text.splitlines()[:5]:
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            return None  # the header is the leading comment block
         if line.startswith(HASH_PREFIX):
             return line.removeprefix(HASH_PREFIX)
     return None

@@ -55,7 +55,11 @@ def _top_level_names(module_file: Path) -> tuple[frozenset[str], bool]:
     while pending:
         node = pending.pop()
         match node:
-            case ast.ClassDef(name=name) | ast.FunctionDef(name=name) | ast.AsyncFunctionDef(name=name):
+            case (
+                ast.ClassDef(name=name)
+                | ast.FunctionDef(name=name)
+                | ast.AsyncFunctionDef(name=name)
+            ):
                 names.add(name)
             case ast.Assign(targets=targets):
                 names.update(_assigned(targets))

@@ -17,7 +17,9 @@ class Diagnostic:
     message: str
 
 
-def run_pyright(folder: Path, *, extra_paths: list[Path] | None = None) -> tuple[list[Diagnostic], dict[str, int]]:
+def run_pyright(
+    folder: Path, *, extra_paths: list[Path] | None = None
+) -> tuple[list[Diagnostic], dict[str, int]]:
     """Type-checks `folder` in strict mode; returns (errors, summary counts)."""
     config = {
         "typeCheckingMode": "strict",
@@ -29,7 +31,10 @@ def run_pyright(folder: Path, *, extra_paths: list[Path] | None = None) -> tuple
     }
     (folder / "pyrightconfig.json").write_text(json.dumps(config))
     completed = subprocess.run(
-        [sys.executable, "-m", "pyright", "--outputjson"], cwd=folder, capture_output=True, text=True
+        [sys.executable, "-m", "pyright", "--outputjson"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
     )
     report = json.loads(completed.stdout)
     errors = [

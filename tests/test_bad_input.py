@@ -22,7 +22,17 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def _generate(schemas: Path, root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "generator", "generate", *extra, "--schemas", str(schemas), "--root", str(root)],
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "generate",
+            *extra,
+            "--schemas",
+            str(schemas),
+            "--root",
+            str(root),
+        ],
         cwd=MAIN,
         capture_output=True,
         text=True,
@@ -35,7 +45,9 @@ def workspace(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path
     schemas = root / "schemas"
     shutil.copytree(MAIN / "schemas", schemas)
-    shutil.copytree(MAIN / "generated", root / "generated", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        MAIN / "generated", root / "generated", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return schemas, root
 
 
@@ -85,29 +97,134 @@ def _append_copy(keys: list) -> Callable[[dict], None]:
 
 
 FC1 = ["builders", 0]  # LinearFc1Builder in mlp.json
-SPEC_FC1 = ["specs", 0, "submodules", "slots", "mlp", "submodules", "slots", "linear_fc1", "adapter"]
+SPEC_FC1 = [
+    "specs",
+    0,
+    "submodules",
+    "slots",
+    "mlp",
+    "submodules",
+    "slots",
+    "linear_fc1",
+    "adapter",
+]
 
 # (id, mutation, file named in the error, JSON pointer, key phrase of the message)
 CASES = [
-    ("invalid-json", _edit_text("mlp.json", lambda text: text[: len(text) // 2]), "mlp.json", ": /: ", "invalid JSON"),
-    ("unknown-property-on-builder", _edit_json("mlp.json", _set([*FC1, "bogus"], 1)), "mlp.json", "/builders/0:", "schema violation"),
-    ("construction-not-in-enum", _edit_json("mlp.json", _set([*FC1, "construction"], "factory")), "mlp.json", "/builders/0/construction:", "is not one of"),
-    ("unknown-type-name", _edit_json("mlp.json", _set([*FC1, "parameters", 0, "type"], "Tensr")), "mlp.json", "/builders/0/parameters/0:", "unknown type name 'Tensr'"),
-    ("call-in-type-expression", _edit_json("mlp.json", _set([*FC1, "parameters", 0, "type"], "os.system('x')")), "mlp.json", "/builders/0/parameters/0:", "Call is not allowed"),
-    ("call-in-default-expression", _edit_json("mlp.json", _set([*FC1, "parameters", 10, "default"], "__import__('os')")), "mlp.json", "/builders/0/parameters/10:", "not allowed"),
-    ("duplicate-slot", _edit_json("mlp.json", _append_copy(["parent", "slots"])), "mlp.json", "/parent/slots/3:", "duplicate slot 'linear_fc1'"),
-    ("import-does-not-resolve", _edit_json("mlp.json", _set(["imports", "MLP"], "megatron.core.transformer.mlp.NoSuchThing")), "mlp.json", "/imports/MLP:", "does not resolve"),
-    ("builder-parameter-not-mapped", _edit_json("mlp.json", _delete([*FC1, "implementations", 0, "arguments", "bias"])), "mlp.json", "/builders/0/implementations/0/arguments:", "is not mapped"),
-    ("mapping-names-unknown-parameter", _edit_json("mlp.json", _set([*FC1, "implementations", 0, "arguments", "nonexistent"], "pass")), "mlp.json", "/builders/0/implementations/0/arguments/nonexistent:", "is not a parameter of LinearFc1Builder"),
-    ("duplicate-generated-name", _edit_json("mlp.json", _append_copy(["interfaces"])), "mlp.json", "/interfaces/3:", "duplicate generated name 'LinearFc1Interface'"),
-    ("builder-returns-unknown-interface", _edit_json("mlp.json", _set([*FC1, "returns"], "NoSuchInterface")), "mlp.json", "/builders/0:", "unknown interface 'NoSuchInterface'"),
-    ("spec-uses-adapter-of-other-builder", _edit_json("gpt_specs.json", _set(SPEC_FC1, "LinearFc2FromRowParallelLinear")), "gpt_specs.json", "/specs/0/submodules/slots/mlp/submodules/slots/linear_fc1:", "is not an adapter of LinearFc1Builder"),
-    ("build-module-class-cannot-rename", _edit_json("transformer_layer.json", _set(["builders", 0, "implementations", 0, "arguments", "name"], {"rename": "x"})), "transformer_layer.json", "/builders/0/implementations/0/arguments/name:", "cannot rename"),
+    (
+        "invalid-json",
+        _edit_text("mlp.json", lambda text: text[: len(text) // 2]),
+        "mlp.json",
+        ": /: ",
+        "invalid JSON",
+    ),
+    (
+        "unknown-property-on-builder",
+        _edit_json("mlp.json", _set([*FC1, "bogus"], 1)),
+        "mlp.json",
+        "/builders/0:",
+        "schema violation",
+    ),
+    (
+        "construction-not-in-enum",
+        _edit_json("mlp.json", _set([*FC1, "construction"], "factory")),
+        "mlp.json",
+        "/builders/0/construction:",
+        "is not one of",
+    ),
+    (
+        "unknown-type-name",
+        _edit_json("mlp.json", _set([*FC1, "parameters", 0, "type"], "Tensr")),
+        "mlp.json",
+        "/builders/0/parameters/0:",
+        "unknown type name 'Tensr'",
+    ),
+    (
+        "call-in-type-expression",
+        _edit_json("mlp.json", _set([*FC1, "parameters", 0, "type"], "os.system('x')")),
+        "mlp.json",
+        "/builders/0/parameters/0:",
+        "Call is not allowed",
+    ),
+    (
+        "call-in-default-expression",
+        _edit_json("mlp.json", _set([*FC1, "parameters", 10, "default"], "__import__('os')")),
+        "mlp.json",
+        "/builders/0/parameters/10:",
+        "not allowed",
+    ),
+    (
+        "duplicate-slot",
+        _edit_json("mlp.json", _append_copy(["parent", "slots"])),
+        "mlp.json",
+        "/parent/slots/3:",
+        "duplicate slot 'linear_fc1'",
+    ),
+    (
+        "import-does-not-resolve",
+        _edit_json(
+            "mlp.json", _set(["imports", "MLP"], "megatron.core.transformer.mlp.NoSuchThing")
+        ),
+        "mlp.json",
+        "/imports/MLP:",
+        "does not resolve",
+    ),
+    (
+        "builder-parameter-not-mapped",
+        _edit_json("mlp.json", _delete([*FC1, "implementations", 0, "arguments", "bias"])),
+        "mlp.json",
+        "/builders/0/implementations/0/arguments:",
+        "is not mapped",
+    ),
+    (
+        "mapping-names-unknown-parameter",
+        _edit_json(
+            "mlp.json", _set([*FC1, "implementations", 0, "arguments", "nonexistent"], "pass")
+        ),
+        "mlp.json",
+        "/builders/0/implementations/0/arguments/nonexistent:",
+        "is not a parameter of LinearFc1Builder",
+    ),
+    (
+        "duplicate-generated-name",
+        _edit_json("mlp.json", _append_copy(["interfaces"])),
+        "mlp.json",
+        "/interfaces/3:",
+        "duplicate generated name 'LinearFc1Interface'",
+    ),
+    (
+        "builder-returns-unknown-interface",
+        _edit_json("mlp.json", _set([*FC1, "returns"], "NoSuchInterface")),
+        "mlp.json",
+        "/builders/0:",
+        "unknown interface 'NoSuchInterface'",
+    ),
+    (
+        "spec-uses-adapter-of-other-builder",
+        _edit_json("gpt_specs.json", _set(SPEC_FC1, "LinearFc2FromRowParallelLinear")),
+        "gpt_specs.json",
+        "/specs/0/submodules/slots/mlp/submodules/slots/linear_fc1:",
+        "is not an adapter of LinearFc1Builder",
+    ),
+    (
+        "build-module-class-cannot-rename",
+        _edit_json(
+            "transformer_layer.json",
+            _set(["builders", 0, "implementations", 0, "arguments", "name"], {"rename": "x"}),
+        ),
+        "transformer_layer.json",
+        "/builders/0/implementations/0/arguments/name:",
+        "cannot rename",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "file", "pointer", "phrase"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_broken_description_is_rejected_without_touching_output(workspace, mutate, file, pointer, phrase):
+@pytest.mark.parametrize(
+    ("mutate", "file", "pointer", "phrase"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_broken_description_is_rejected_without_touching_output(
+    workspace, mutate, file, pointer, phrase
+):
     schemas, root = workspace
     before = _tree(root / "generated")
     mutate(schemas)
@@ -117,7 +234,9 @@ def test_broken_description_is_rejected_without_touching_output(workspace, mutat
     assert result.returncode != 0, result.stdout
     stderr = result.stderr
     assert "Traceback" not in stderr, stderr
-    error_lines = [line for line in stderr.splitlines() if line.startswith("error: ") and file in line]
+    error_lines = [
+        line for line in stderr.splitlines() if line.startswith("error: ") and file in line
+    ]
     assert error_lines, stderr
     assert any(pointer in line and phrase in line for line in error_lines), stderr
     assert "\n  fix: " in stderr, stderr

@@ -24,20 +24,40 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def _generate(root: Path, *args: str, hash_seed: str = "0") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     return subprocess.run(
-        [sys.executable, "-m", "generator", "generate", "--schemas", str(root / "schemas"), "--root", str(root), *args],
-        cwd=ROOT, capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "generate",
+            "--schemas",
+            str(root / "schemas"),
+            "--root",
+            str(root),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
     )
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
-    shutil.copytree(ROOT / "generated", tmp_path / "generated", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "generated", tmp_path / "generated", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return tmp_path
 
 
 def test_committed_output_is_up_to_date() -> None:
-    result = subprocess.run([sys.executable, "-m", "generator", "generate", "--check"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", "generate", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -60,11 +80,16 @@ def test_generated_code_is_black_stable() -> None:
 
 def test_check_fails_when_a_description_changed_without_regenerating(project: Path) -> None:
     description = project / "schemas" / "megatron_core" / "mlp.json"
-    description.write_text(description.read_text().replace("Interface for linear_fc1 module in MLP.", "Changed doc."))
+    description.write_text(
+        description.read_text().replace("Interface for linear_fc1 module in MLP.", "Changed doc.")
+    )
     result = _generate(project, "--check")
     assert result.returncode == 1
-    assert "stale: generated/megatron_core/mlp.py: its descriptions or the generator changed" in result.stderr
-    assert "-    \"\"\"Interface for linear_fc1 module in MLP." in result.stdout  # the unified diff
+    assert (
+        "stale: generated/megatron_core/mlp.py: its descriptions or the generator changed"
+        in result.stderr
+    )
+    assert '-    """Interface for linear_fc1 module in MLP.' in result.stdout  # the unified diff
 
 
 def test_check_tells_a_hand_edit_from_an_input_change(project: Path) -> None:
@@ -89,8 +114,18 @@ def test_orphaned_files_are_reported_and_then_removed(project: Path) -> None:
 def test_generated_package_reexports_every_protocol_by_name() -> None:
     import generated.megatron_core as package
 
-    for name in ("MlpBuilder", "MlpInterface", "LayerNormBuilder", "LinearQkvBuilder", "CoreAttentionBuilder",
-                 "LinearProjBuilder", "LinearFc1Builder", "LinearFc2Builder", "TEActivationFunctionBuilder",
-                 "TEActivationFunctionInterface", "get_gpt_layer_local_spec"):
+    for name in (
+        "MlpBuilder",
+        "MlpInterface",
+        "LayerNormBuilder",
+        "LinearQkvBuilder",
+        "CoreAttentionBuilder",
+        "LinearProjBuilder",
+        "LinearFc1Builder",
+        "LinearFc2Builder",
+        "TEActivationFunctionBuilder",
+        "TEActivationFunctionInterface",
+        "get_gpt_layer_local_spec",
+    ):
         assert name in package.__all__
         assert hasattr(package, name)

@@ -22,7 +22,9 @@ def _upstream_pairs() -> list[tuple[str, str, tuple[str, ...]]]:
         for item in data.get("interfaces", []) + data.get("builders", []):
             upstream = item.get("upstream")
             if upstream:
-                pairs.append((item["name"], upstream["object"], tuple(upstream.get("extra_parameters", []))))
+                pairs.append(
+                    (item["name"], upstream["object"], tuple(upstream.get("extra_parameters", [])))
+                )
     return pairs
 
 
@@ -40,10 +42,18 @@ def test_generated_and_generator_are_strict_clean() -> None:
 
 
 def test_all_eight_upstream_pairs_are_described() -> None:
-    names = {name.removesuffix("Builder").removesuffix("Interface") for name, _, _ in _upstream_pairs()}
+    names = {
+        name.removesuffix("Builder").removesuffix("Interface") for name, _, _ in _upstream_pairs()
+    }
     assert names == {
-        "Mlp", "LayerNorm", "LinearQkv", "CoreAttention", "LinearProj",
-        "LinearFc1", "LinearFc2", "TEActivationFunction",
+        "Mlp",
+        "LayerNorm",
+        "LinearQkv",
+        "CoreAttention",
+        "LinearProj",
+        "LinearFc1",
+        "LinearFc2",
+        "TEActivationFunction",
     }
     assert len(_upstream_pairs()) == 16
 
@@ -81,12 +91,16 @@ def _function_at(file: str, line: int) -> str:
     raise AssertionError(f"no function above {file}:{line}")
 
 
-@pytest.mark.parametrize("name,upstream,extra", _upstream_pairs(), ids=[p[0] for p in _upstream_pairs()])
+@pytest.mark.parametrize(
+    "name,upstream,extra", _upstream_pairs(), ids=[p[0] for p in _upstream_pairs()]
+)
 def test_generated_protocol_matches_upstream(
     parity_diagnostics: list[Diagnostic], name: str, upstream: str, extra: tuple[str, ...]
 ) -> None:
     failing = {_function_at(e.file, e.line): e.message for e in parity_diagnostics}
-    assert f"generated_to_upstream_{name}" not in failing, failing.get(f"generated_to_upstream_{name}")
+    assert f"generated_to_upstream_{name}" not in failing, failing.get(
+        f"generated_to_upstream_{name}"
+    )
     reverse = f"upstream_to_generated_{name}"
     if not extra:
         assert reverse not in failing, failing.get(reverse)
@@ -131,14 +145,18 @@ wrong_forward_signature: MlpBuilder = build_mlp
 def test_pyright_rejects_wrong_implementations_naming_the_protocol(tmp_path: Path) -> None:
     (tmp_path / "wrong.py").write_text(WRONG_IMPLEMENTATIONS)
     errors, _ = run_pyright(tmp_path)
-    by_line = {Path(e.file).read_text().splitlines()[e.line - 1].split(":")[0]: e.message for e in errors}
+    by_line = {
+        Path(e.file).read_text().splitlines()[e.line - 1].split(":")[0]: e.message for e in errors
+    }
     assert "LayerNormBuilder" in by_line["missing_builder_parameter"]
     assert '"eps"' in by_line["missing_builder_parameter"]
     assert "MlpBuilder" in by_line["wrong_forward_signature"]
     assert "forward" in by_line["wrong_forward_signature"]
 
 
-def test_mapping_to_an_unknown_implementation_parameter_fails_pyright_in_the_slot_adapter(tmp_path: Path) -> None:
+def test_mapping_to_an_unknown_implementation_parameter_fails_pyright_in_the_slot_adapter(
+    tmp_path: Path,
+) -> None:
     schemas = tmp_path / "schemas"
     shutil.copytree(SCHEMAS, schemas)
     description = schemas / "megatron_core" / "layer_norm.json"
@@ -148,8 +166,19 @@ def test_mapping_to_an_unknown_implementation_parameter_fails_pyright_in_the_slo
     wrapped["arguments"]["eps"] = {"rename": "epsilon"}
     description.write_text(json.dumps(data))
     completed = subprocess.run(
-        [sys.executable, "-m", "generator", "generate", "--schemas", str(schemas), "--root", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "generate",
+            "--schemas",
+            str(schemas),
+            "--root",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 0, completed.stderr
     errors, _ = run_pyright(tmp_path / "generated", extra_paths=[tmp_path])
