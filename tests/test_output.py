@@ -129,3 +129,29 @@ def test_generated_package_reexports_every_protocol_by_name() -> None:
     ):
         assert name in package.__all__
         assert hasattr(package, name)
+
+
+def test_a_failure_while_writing_leaves_generated_untouched(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import output
+    from generator.pipeline import generate_files
+
+    files = generate_files(project / "schemas", project)
+    files[Path("generated") / "megatron_core" / "extra.py"] = "x = 1\n"
+    before = _tree(project / "generated")
+    written: list[Path] = []
+    real_write_text = Path.write_text
+
+    def failing_write_text(self: Path, data: str, *args: object, **kwargs: object) -> int:
+        if len(written) == 3:
+            raise OSError("disk full")
+        written.append(self)
+        return real_write_text(self, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", failing_write_text)
+    with pytest.raises(OSError, match="disk full"):
+        output.write_atomically(project, files)
+    monkeypatch.undo()
+    assert _tree(project / "generated") == before
+    assert sorted(p.name for p in project.iterdir()) == ["generated", "schemas"]

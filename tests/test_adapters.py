@@ -1,0 +1,126 @@
+"""Generated adapters at run time: both construction paths build the same module.
+
+Parents hand build_module-path adapters (ModuleSpec subclasses) to megatron's `build_module`,
+which never calls the adapter's typed `__call__`; a caller that calls the adapter directly gets
+`__call__`. These tests prove the two paths agree, and that direct-call adapters build what
+upstream's own shims build.
+"""
+
+from functools import partial
+
+import torch
+from megatron.core.fusions.fused_bias_dropout import get_bias_dropout_add
+from megatron.core.process_groups_config import ProcessGroupCollection
+from megatron.core.transformer.attention import SelfAttention, SelfAttentionSubmodules
+from megatron.core.transformer.enums import AttnMaskType
+from megatron.core.transformer.identity_op import IdentityFuncOp
+from megatron.core.transformer.mlp import MLP, MLPSubmodules
+from megatron.core.transformer.spec_utils import ModuleSpec, build_module
+from megatron.core.tensor_parallel.layers import ColumnParallelLinear, RowParallelLinear
+
+from generated.megatron_core import (
+    AttentionFromSelfAttention,
+    BiasDropoutAddFromGetBiasDropoutAdd,
+    BiasDropoutAddFromIdentityFuncOp,
+    BiasDropoutAddWithConfigFromGetBiasDropoutAdd,
+    BiasDropoutAddWithConfigFromIdentityFuncOp,
+    CoreAttentionFromDotProductAttention,
+    LinearFc1FromColumnParallelLinear,
+    LinearFc2FromRowParallelLinear,
+    LinearProjFromRowParallelLinear,
+    LinearQkvFromColumnParallelLinear,
+    MlpFromMLP,
+)
+from tests.megatron_cpu import make_config, seed_everything
+
+
+def _assert_same_module(first: torch.nn.Module, second: torch.nn.Module) -> None:
+    assert [type(m) for m in first.modules()] == [type(m) for m in second.modules()]
+    first_state, second_state = first.state_dict(), second.state_dict()
+    assert first_state.keys() == second_state.keys()
+    for key, value in first_state.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, second_state[key]), key
+        else:  # TE-style `_extra_state` entries are None for local modules
+            assert value == second_state[key], key
+
+
+def test_bias_dropout_add_adapters_build_the_same_thing_on_both_paths() -> None:
+    config = make_config()
+    assert build_module(BiasDropoutAddFromGetBiasDropoutAdd()) is get_bias_dropout_add
+    assert BiasDropoutAddFromGetBiasDropoutAdd()() is get_bias_dropout_add
+    assert (
+        build_module(BiasDropoutAddWithConfigFromGetBiasDropoutAdd(), config=config)
+        is get_bias_dropout_add
+    )
+    assert BiasDropoutAddWithConfigFromGetBiasDropoutAdd()(config=config) is get_bias_dropout_add
+    assert isinstance(build_module(BiasDropoutAddFromIdentityFuncOp()), IdentityFuncOp)
+    assert isinstance(BiasDropoutAddFromIdentityFuncOp()(), IdentityFuncOp)
+    identity = BiasDropoutAddWithConfigFromIdentityFuncOp()(config=config)
+    assert isinstance(identity, IdentityFuncOp)
+    tensor = torch.ones(2)
+    assert identity(True, False)(tensor) is tensor
+
+
+def test_attention_adapter_builds_the_same_self_attention_on_both_paths(
+    megatron_parallel_state: None,
+) -> None:
+    config = make_config()
+    adapter = AttentionFromSelfAttention(
+        submodules=SelfAttentionSubmodules(
+            linear_qkv=LinearQkvFromColumnParallelLinear(),
+            core_attention=CoreAttentionFromDotProductAttention(),
+            linear_proj=LinearProjFromRowParallelLinear(),
+        ),
+        attn_mask_type=AttnMaskType.causal,
+    )
+    arguments = dict(
+        config=config, layer_number=1, pg_collection=ProcessGroupCollection.use_mpu_process_groups()
+    )
+    seed_everything(7)
+    built = build_module(adapter, **arguments)
+    seed_everything(7)
+    called = adapter(**arguments)
+    assert isinstance(built, SelfAttention) and isinstance(called, SelfAttention)
+    assert built.attn_mask_type is called.attn_mask_type is AttnMaskType.causal
+    _assert_same_module(built, called)
+
+
+def test_attention_adapter_is_the_module_spec_upstream_writes() -> None:
+    submodules = SelfAttentionSubmodules(
+        linear_qkv=LinearQkvFromColumnParallelLinear(),
+        core_attention=CoreAttentionFromDotProductAttention(),
+        linear_proj=LinearProjFromRowParallelLinear(),
+    )
+    adapter = AttentionFromSelfAttention(submodules=submodules, attn_mask_type=AttnMaskType.causal)
+    upstream = ModuleSpec(
+        module=SelfAttention, params={"attn_mask_type": AttnMaskType.causal}, submodules=submodules
+    )
+    assert (adapter.module, adapter.params, adapter.submodules) == (
+        upstream.module,
+        upstream.params,
+        upstream.submodules,
+    )
+
+
+def test_mlp_adapter_builds_what_upstream_as_mlp_submodule_builds(
+    megatron_parallel_state: None,
+) -> None:
+    config = make_config()
+    submodules = MLPSubmodules(
+        linear_fc1=LinearFc1FromColumnParallelLinear(), linear_fc2=LinearFc2FromRowParallelLinear()
+    )
+    upstream_submodules = MLPSubmodules(
+        linear_fc1=ColumnParallelLinear, linear_fc2=RowParallelLinear
+    )
+    arguments = dict(
+        config=config,
+        pg_collection=ProcessGroupCollection.use_mpu_process_groups(),
+        is_mtp_layer=False,
+        name="mlp",
+    )
+    seed_everything(7)
+    generated = MlpFromMLP(submodules=submodules)(**arguments)
+    seed_everything(7)
+    upstream = partial(MLP.as_mlp_submodule, submodules=upstream_submodules)(**arguments)
+    _assert_same_module(generated, upstream)
