@@ -369,6 +369,12 @@ class _Checker:
                 )
         for fixed in implementation.fixed:
             produced.append(fixed.name)
+            if fixed.name == "submodules":
+                yield _error(
+                    fixed.location,
+                    "a fixed parameter cannot be named 'submodules'",
+                    'describe the Submodules dataclass under "submodules" instead',
+                )
             if (
                 builder.construction is Construction.BUILD_MODULE
                 and fixed.name in naming.MODULE_SPEC_ATTRIBUTES

@@ -62,9 +62,18 @@ class BindingView:
 
 @dataclass(frozen=True)
 class FieldView:
+    """A value the spec binds into an adapter: a dataclass field or an `__init__` parameter."""
+
     name: str
+    attribute: str  # where the adapter keeps it (ModuleSpec already owns `submodules`)
+    argument: str  # the implementation's parameter it is passed as
     annotation: str
     default: str | None
+
+    @property
+    def parameter(self) -> str:
+        default = f" = {self.default}" if self.default is not None else ""
+        return f"{self.name}: {self.annotation}{default}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,6 @@ class AdapterView:
     fields: tuple[FieldView, ...]
     init_signature: str
     spec_arguments: tuple[tuple[str, str, str | None], ...]  # (name, value, pyright rule to ignore)
-    attributes: tuple[tuple[str, str], ...]
     call_signature: str
     returns: str
     dropped: tuple[str, ...]
@@ -115,8 +123,9 @@ class PackageView:
 
 def build_views(catalog: Catalog, fingerprint: str) -> tuple[list[ModuleView], PackageView]:
     """One view per description module plus the package `__init__`."""
-    modules = [_ModuleBuilder(catalog, d, fingerprint).build() for d in catalog.descriptions]
-    modules.sort(key=lambda m: m.path)
+    built = [_ModuleBuilder(catalog, d, fingerprint).build() for d in catalog.descriptions]
+    # A description that only describes a parent's slots (no contracts, no specs) has no code.
+    modules = sorted((m for m in built if m.exports), key=lambda m: m.path)
     all_files = sorted(d.file for d in catalog.descriptions)
     package = PackageView(
         header=_header(catalog, all_files, fingerprint),
@@ -327,47 +336,12 @@ class _ModuleBuilder:
             else self._name(implementation.object)
         )
 
-        fields: list[FieldView] = []
-        bound: list[tuple[str, str]] = []  # (implementation argument, attribute it is read from)
-        if implementation.submodules is not None:
-            attribute = "typed_submodules" if is_module_spec else "submodules"
-            fields.append(FieldView(attribute, self._type(implementation.submodules.type), None))
-            bound.append((implementation.submodules.argument, attribute))
-        for fixed in implementation.fixed:
-            default = self._value(fixed.default) if fixed.default is not None else None
-            fields.append(FieldView(fixed.name, self._type(fixed.type), default))
-            bound.append((fixed.name, fixed.name))
-
-        positional: list[str] = []
-        keywords: list[str] = []
-        dropped: list[str] = []
-        for mapping in implementation.mappings:
-            parameter = next(p for p in builder.parameters if p.name == mapping.parameter)
-            match mapping.kind:
-                case MappingKind.DROP:
-                    dropped.append(mapping.parameter)
-                case MappingKind.PASS if parameter.kind is ParameterKind.POSITIONAL:
-                    positional.append(mapping.parameter)
-                case MappingKind.PASS:
-                    keywords.append(f"{mapping.parameter}={mapping.parameter}")
-                case MappingKind.RENAME | MappingKind.DERIVE:
-                    keywords.extend(
-                        f"{argument}={expression}" for argument, expression in mapping.targets
-                    )
-        keywords.extend(f"{argument}=self.{attribute}" for argument, attribute in bound)
-        result = target if unbuilt else f"{target}({', '.join(positional + keywords)})"
-
+        fields = self._bound_fields(adapter)
+        result = target if unbuilt else self._construction_call(adapter, target, fields)
         spec_arguments: list[tuple[str, str, str | None]] = []
         if is_module_spec:
             self.imports.qualified(MODULE_SPEC)
-            # ModuleSpec annotates `module` as a class or import path, though build_module returns
-            # a plain function unbuilt by design.
-            spec_arguments.append(("module", target, "reportArgumentType" if unbuilt else None))
-            params = [f"{f.name!r}: {f.name}" for f in fields if f.name != "typed_submodules"]
-            if params:
-                spec_arguments.append(("params", "{" + ", ".join(params) + "}", None))
-            if implementation.submodules is not None:
-                spec_arguments.append(("submodules", "submodules", None))
+            spec_arguments = _module_spec_arguments(adapter, target, fields)
         else:
             self.imports.name("dataclasses", "dataclass")
 
@@ -383,26 +357,55 @@ class _ModuleBuilder:
             name=adapter.name,
             is_module_spec=is_module_spec,
             doc=docstring_lines(doc, indent=4),
-            fields=tuple(fields),
-            init_signature=(
-                ", ".join(
-                    ["self", "*"]
-                    + [
-                        f"{f.name.removeprefix('typed_')}: {f.annotation}"
-                        + (f" = {f.default}" if f.default else "")
-                        for f in fields
-                    ]
-                )
-                if fields
-                else "self"
+            fields=fields,
+            init_signature=", ".join(
+                ["self", "*", *(f.parameter for f in fields)] if fields else ["self"]
             ),
             spec_arguments=tuple(spec_arguments),
-            attributes=tuple((f.name, f.name.removeprefix("typed_")) for f in fields),
             call_signature=self._signature(builder.parameters, self_first=True),
             returns=self._name(builder.returns),
-            dropped=tuple(dropped),
+            dropped=tuple(
+                m.parameter for m in implementation.mappings if m.kind is MappingKind.DROP
+            ),
             result=result,
         )
+
+    def _bound_fields(self, adapter: Adapter) -> tuple[FieldView, ...]:
+        """Submodules and fixed parameters, which the spec binds into the adapter."""
+        implementation = adapter.implementation
+        module_spec = adapter.builder.construction is Construction.BUILD_MODULE
+        fields: list[FieldView] = []
+        if implementation.submodules is not None:
+            attribute = "typed_submodules" if module_spec else "submodules"
+            annotation = self._type(implementation.submodules.type)
+            argument = implementation.submodules.argument
+            fields.append(FieldView("submodules", attribute, argument, annotation, None))
+        for fixed in implementation.fixed:
+            default = self._value(fixed.default) if fixed.default is not None else None
+            annotation = self._type(fixed.type)
+            fields.append(FieldView(fixed.name, fixed.name, fixed.name, annotation, default))
+        return tuple(fields)
+
+    def _construction_call(
+        self, adapter: Adapter, target: str, fields: tuple[FieldView, ...]
+    ) -> str:
+        """`Impl(positional..., keyword=..., bound=self.bound)`, per the argument mapping."""
+        builder, implementation = adapter.builder, adapter.implementation
+        kinds = {p.name: p.kind for p in builder.parameters}
+        positional: list[str] = []
+        keywords: list[str] = []
+        for mapping in implementation.mappings:
+            match mapping.kind:
+                case MappingKind.PASS if kinds[mapping.parameter] is ParameterKind.POSITIONAL:
+                    positional.append(mapping.parameter)
+                case MappingKind.PASS:
+                    keywords.append(f"{mapping.parameter}={mapping.parameter}")
+                case MappingKind.RENAME | MappingKind.DERIVE:
+                    keywords.extend(f"{argument}={source}" for argument, source in mapping.targets)
+                case MappingKind.DROP:
+                    pass
+        keywords.extend(f"{f.argument}=self.{f.attribute}" for f in fields)
+        return f"{target}({', '.join(positional + keywords)})"
 
     def _factory_view(self, index: int) -> FactoryView:
         spec = self.description.specs[index]
@@ -442,6 +445,26 @@ class _ModuleBuilder:
                     arguments.append(f"submodules={self._submodules_expression(value.submodules)}")
                 arguments.extend(f"{name}={self._value(text)}" for name, text in value.fixed)
                 return f"{self._name(value.adapter)}({', '.join(arguments)})"
+
+
+def _module_spec_arguments(
+    adapter: Adapter, target: str, fields: tuple[FieldView, ...]
+) -> list[tuple[str, str, str | None]]:
+    """`ModuleSpec(module=..., params=..., submodules=...)` arguments: (name, value, ignored rule).
+
+    build_module calls `module(**params, submodules=submodules, **parent_kwargs)`, which is what
+    the adapter's `__call__` does too (validation allows only passthrough mappings here).
+    """
+    unbuilt = adapter.implementation.kind is ImplementationKind.UNBUILT
+    # ModuleSpec annotates `module` as a class or an import path, though build_module returns a
+    # plain function unbuilt by design.
+    arguments = [("module", target, "reportArgumentType" if unbuilt else None)]
+    params = [f"{f.name!r}: {f.name}" for f in fields if f.name != "submodules"]
+    if params:
+        arguments.append(("params", "{" + ", ".join(params) + "}", None))
+    if adapter.implementation.submodules is not None:
+        arguments.append(("submodules", "submodules", None))
+    return arguments
 
 
 def _mapping_sentence(adapter: Adapter) -> str:

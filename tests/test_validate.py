@@ -1,0 +1,202 @@
+"""Semantic validation: rules JSON Schema cannot express, and the format's room for the roadmap."""
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generator.errors import DescriptionErrors
+from generator.pipeline import generate_files
+
+ROOT = Path(__file__).resolve().parent.parent
+
+Description = dict[str, Any]
+
+
+@pytest.fixture
+def schemas(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    return tmp_path / "schemas"
+
+
+def _edit(schemas: Path, name: str, change: Callable[[Description], None]) -> None:
+    path = schemas / "megatron_core" / name
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _errors(schemas: Path) -> list[str]:
+    with pytest.raises(DescriptionErrors) as raised:
+        generate_files(schemas, schemas.parent)
+    return [f"{e.pointer}: {e.message}" for e in raised.value.errors]
+
+
+def _builder(data: Description, name: str) -> Description:
+    return next(b for b in data["builders"] if b["name"] == name)
+
+
+def test_dropping_a_positional_parameter_before_a_passed_one_is_refused(schemas: Path) -> None:
+    def drop_input_size(data: Description) -> None:
+        _builder(data, "LinearFc1Builder")["implementations"][0]["arguments"]["input_size"] = "drop"
+
+    _edit(schemas, "mlp.json", drop_input_size)
+    [error] = _errors(schemas)
+    assert "/builders/0/implementations/0/arguments/output_size" in error
+    assert "would shift into an earlier position" in error
+
+
+def test_an_unbuilt_function_in_a_directly_called_slot_is_refused(schemas: Path) -> None:
+    def make_call(data: Description) -> None:
+        _builder(data, "BiasDropoutAddBuilder")["construction"] = "call"
+
+    _edit(schemas, "bias_dropout_add.json", make_call)
+    assert any(
+        "only build_module returns functions unbuilt" not in e
+        and "is 'unbuilt' but BiasDropoutAddBuilder is called directly" in e
+        for e in _errors(schemas)
+    )
+
+
+def test_a_conditionally_passed_parameter_needs_a_default(schemas: Path) -> None:
+    def remove_default(data: Description) -> None:
+        parameter = _builder(data, "AttentionBuilder")["parameters"][3]
+        assert parameter["name"] == "cp_comm_type"
+        del parameter["default"]
+
+    _edit(schemas, "transformer_layer.json", remove_default)
+    assert any("passed conditionally but has no default" in e for e in _errors(schemas))
+
+
+def test_a_derivation_must_start_from_its_own_parameter(schemas: Path) -> None:
+    def derive_from_config(data: Description) -> None:
+        arguments = _builder(data, "MlpBuilder")["implementations"][0]["arguments"]
+        arguments["pg_collection"] = {"derive": {"tp_group": "config.tp"}}
+
+    _edit(schemas, "transformer_layer.json", derive_from_config)
+    assert any("does not start from 'pg_collection'" in e for e in _errors(schemas))
+
+
+def test_null_is_refused_in_a_slot_that_is_not_optional(schemas: Path) -> None:
+    def null_norm(data: Description) -> None:
+        data["specs"][0]["submodules"]["slots"]["input_layernorm"] = None
+
+    _edit(schemas, "gpt_specs.json", null_norm)
+    assert any("slot 'input_layernorm' is not optional" in e for e in _errors(schemas))
+
+
+ROADMAP_BLOCK: Description = {
+    "module": "transformer_block",
+    "doc": "TransformerBlockSubmodules: a list-valued slot and an optional one.",
+    "imports": {
+        "TransformerConfig": "megatron.core.transformer.transformer_config.TransformerConfig",
+        "TransformerBlock": "megatron.core.transformer.transformer_block.TransformerBlock",
+        "TransformerBlockSubmodules": "megatron.core.transformer.transformer_block.TransformerBlockSubmodules",
+        "Tensor": "torch.Tensor",
+    },
+    "interfaces": [
+        {
+            "name": "LayerInterface",
+            "doc": "A layer of the block.",
+            "methods": [
+                {
+                    "name": "forward",
+                    "doc": "Applies the layer.",
+                    "parameters": [
+                        {"name": "hidden_states", "kind": "positional_or_keyword", "type": "Tensor"}
+                    ],
+                    "returns": "tuple[Tensor, Tensor | None]",
+                }
+            ],
+        }
+    ],
+    "builders": [
+        {
+            "name": "LayerBuilder",
+            "doc": "How TransformerBlock builds each layer.",
+            "construction": "build_module",
+            "returns": "LayerInterface",
+            "parameters": [
+                {"name": "config", "kind": "keyword", "type": "TransformerConfig"},
+                {"name": "layer_number", "kind": "keyword", "type": "int"},
+            ],
+            "implementations": [],
+        }
+    ],
+    "parent": {
+        "class": "TransformerBlock",
+        "submodules": "TransformerBlockSubmodules",
+        "slots": [
+            {
+                "name": "layer_specs",
+                "builder": "LayerBuilder",
+                "multiplicity": "list",
+                "optional": True,
+                "doc": "One spec per layer.",
+            },
+            {
+                "name": "layer_norm",
+                "builder": "LayerNormBuilder",
+                "optional": True,
+                "doc": "Final norm.",
+            },
+        ],
+    },
+}
+
+ROADMAP_HYBRID: Description = {
+    "module": "hybrid_block",
+    "doc": "HybridStack builds its final norm itself.",
+    "imports": {
+        "HybridStack": "megatron.core.models.hybrid.hybrid_block.HybridStack",
+        "HybridStackSubmodules": "megatron.core.models.hybrid.hybrid_block.HybridStackSubmodules",
+        "TENorm": "megatron.core.extensions.transformer_engine.TENorm",
+    },
+    "parent": {
+        "class": "HybridStack",
+        "submodules": "HybridStackSubmodules",
+        "slots": [
+            {
+                "name": "final_norm",
+                "builder": "LayerNormBuilder",
+                "source": "hardcoded",
+                "hardcoded": "TENorm",
+                "doc": "Built as TENorm(...) regardless of the spec.",
+            }
+        ],
+    },
+}
+
+
+def test_format_describes_list_optional_hardcoded_and_te_only_slots(schemas: Path) -> None:
+    def add_te_norm(data: Description) -> None:
+        data["imports"]["TENorm"] = "megatron.core.extensions.transformer_engine.TENorm"
+        _builder(data, "LayerNormBuilder")["implementations"].append(
+            {
+                "object": "TENorm",
+                "construction": "class",
+                "requires": "transformer_engine",
+                "doc": "Transformer Engine's LayerNorm/RMSNorm.",
+                "arguments": {"config": "pass", "hidden_size": "pass", "eps": "pass"},
+            }
+        )
+
+    _edit(schemas, "layer_norm.json", add_te_norm)
+    (schemas / "megatron_core" / "transformer_block.json").write_text(json.dumps(ROADMAP_BLOCK))
+    (schemas / "megatron_core" / "hybrid_block.json").write_text(json.dumps(ROADMAP_HYBRID))
+    files = generate_files(schemas, schemas.parent)
+    generated = {path.name: text for path, text in files.items()}
+    assert "class LayerBuilder(Protocol):" in generated["transformer_block.py"]
+    assert "class LayerNormFromTENorm:" in generated["layer_norm.py"]
+    assert "hybrid_block.py" not in generated  # it describes slots only: no code to generate
+
+
+def test_a_hardcoded_slot_must_name_what_the_parent_builds(schemas: Path) -> None:
+    broken = json.loads(json.dumps(ROADMAP_HYBRID))
+    del broken["parent"]["slots"][0]["hardcoded"]
+    (schemas / "megatron_core" / "hybrid_block.json").write_text(json.dumps(broken))
+    [error] = _errors(schemas)
+    assert error.startswith("/parent/slots/0: schema violation")
