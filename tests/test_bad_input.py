@@ -1,54 +1,19 @@
 """Bad descriptions are rejected with a located, fixable message, and generated/ is left untouched."""
 
 import json
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-MAIN = Path(__file__).resolve().parent.parent
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-
-
-def _generate(schemas: Path, root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "generate",
-            *extra,
-            "--schemas",
-            str(schemas),
-            "--root",
-            str(root),
-        ],
-        cwd=MAIN,
-        capture_output=True,
-        text=True,
-    )
+from tests.generator_runs import copy_project, run_generator, tree
 
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> tuple[Path, Path]:
-    # Schemas sit inside the root, as in the project: generated headers name them relative to the root.
-    root = tmp_path
-    schemas = root / "schemas"
-    shutil.copytree(MAIN / "schemas", schemas)
-    shutil.copytree(
-        MAIN / "generated", root / "generated", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return schemas, root
+    """(schemas, root) of a project copy; schemas sit inside the root, as in the project."""
+    root = copy_project(tmp_path)
+    return root / "schemas", root
 
 
 def _edit_json(file: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
@@ -226,10 +191,10 @@ def test_broken_description_is_rejected_without_touching_output(
     workspace, mutate, file, pointer, phrase
 ):
     schemas, root = workspace
-    before = _tree(root / "generated")
+    before = tree(root / "generated")
     mutate(schemas)
 
-    result = _generate(schemas, root)
+    result = run_generator(root)
 
     assert result.returncode != 0, result.stdout
     stderr = result.stderr
@@ -240,15 +205,15 @@ def test_broken_description_is_rejected_without_touching_output(
     assert error_lines, stderr
     assert any(pointer in line and phrase in line for line in error_lines), stderr
     assert "\n  fix: " in stderr, stderr
-    assert _tree(root / "generated") == before
+    assert tree(root / "generated") == before
 
 
 def test_unmodified_copy_is_accepted_and_matches_generated_output(workspace):
     schemas, root = workspace
-    before = _tree(root / "generated")
+    before = tree(root / "generated")
 
-    result = _generate(schemas, root, "--check")
+    result = run_generator(root, "--check")
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "up to date" in result.stdout
-    assert _tree(root / "generated") == before
+    assert tree(root / "generated") == before

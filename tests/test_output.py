@@ -1,7 +1,5 @@
 """Determinism, staleness detection and atomic replacement of generated/."""
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,46 +7,12 @@ from pathlib import Path
 import pytest
 
 from generator.formatting import format_code
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
-    }
-
-
-def _generate(root: Path, *args: str, hash_seed: str = "0") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "generate",
-            "--schemas",
-            str(root / "schemas"),
-            "--root",
-            str(root),
-            *args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+from tests.generator_runs import ROOT, copy_project, run_generator, tree
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
-    shutil.copytree(
-        ROOT / "generated", tmp_path / "generated", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return tmp_path
+    return copy_project(tmp_path)
 
 
 def test_committed_output_is_up_to_date() -> None:
@@ -62,14 +26,13 @@ def test_committed_output_is_up_to_date() -> None:
 
 
 def test_generation_is_byte_identical_across_runs_and_hash_seeds(tmp_path: Path) -> None:
-    trees = []
+    trees: list[dict[str, bytes]] = []
     for seed in ("1", "4242"):
-        root = tmp_path / seed
-        shutil.copytree(ROOT / "schemas", root / "schemas")
-        assert _generate(root, hash_seed=seed).returncode == 0
-        trees.append(_tree(root / "generated"))
+        root = copy_project(tmp_path / seed, with_generated=False)
+        assert run_generator(root, hash_seed=seed).returncode == 0
+        trees.append(tree(root / "generated"))
     assert trees[0] == trees[1]
-    assert trees[0] == _tree(ROOT / "generated")
+    assert trees[0] == tree(ROOT / "generated")
 
 
 def test_generated_code_is_black_stable() -> None:
@@ -83,7 +46,7 @@ def test_check_fails_when_a_description_changed_without_regenerating(project: Pa
     description.write_text(
         description.read_text().replace("Interface for linear_fc1 module in MLP.", "Changed doc.")
     )
-    result = _generate(project, "--check")
+    result = run_generator(project, "--check")
     assert result.returncode == 1
     assert (
         "stale: generated/megatron_core/mlp.py: its descriptions or the generator changed"
@@ -95,7 +58,7 @@ def test_check_fails_when_a_description_changed_without_regenerating(project: Pa
 def test_check_tells_a_hand_edit_from_an_input_change(project: Path) -> None:
     target = project / "generated" / "megatron_core" / "layer_norm.py"
     target.write_text(target.read_text() + "\nHAND_EDIT = 1\n")
-    result = _generate(project, "--check")
+    result = run_generator(project, "--check")
     assert result.returncode == 1
     assert "stale: generated/megatron_core/layer_norm.py: edited by hand" in result.stderr
 
@@ -103,12 +66,12 @@ def test_check_tells_a_hand_edit_from_an_input_change(project: Path) -> None:
 def test_orphaned_files_are_reported_and_then_removed(project: Path) -> None:
     orphan = project / "generated" / "megatron_core" / "old_slot.py"
     orphan.write_text("x = 1\n")
-    result = _generate(project, "--check")
+    result = run_generator(project, "--check")
     assert result.returncode == 1
     assert "orphaned: generated/megatron_core/old_slot.py" in result.stderr
-    assert _generate(project).returncode == 0
+    assert run_generator(project).returncode == 0
     assert not orphan.exists()
-    assert _tree(project / "generated") == _tree(ROOT / "generated")
+    assert tree(project / "generated") == tree(ROOT / "generated")
 
 
 def test_generated_package_reexports_every_protocol_by_name() -> None:
@@ -139,7 +102,7 @@ def test_a_failure_while_writing_leaves_generated_untouched(
 
     files = generate_files(project / "schemas", project)
     files[Path("generated") / "megatron_core" / "extra.py"] = "x = 1\n"
-    before = _tree(project / "generated")
+    before = tree(project / "generated")
     written: list[Path] = []
     real_write_text = Path.write_text
 
@@ -153,5 +116,5 @@ def test_a_failure_while_writing_leaves_generated_untouched(
     with pytest.raises(OSError, match="disk full"):
         output.write_atomically(project, files)
     monkeypatch.undo()
-    assert _tree(project / "generated") == before
+    assert tree(project / "generated") == before
     assert sorted(p.name for p in project.iterdir()) == ["generated", "schemas"]

@@ -2,13 +2,13 @@
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.generator_runs import copy_project, run_generator
 from tests.pyright_runner import ROOT, Diagnostic, run_pyright
 
 SCHEMAS = ROOT / "schemas"
@@ -157,29 +157,14 @@ def test_pyright_rejects_wrong_implementations_naming_the_protocol(tmp_path: Pat
 def test_mapping_to_an_unknown_implementation_parameter_fails_pyright_in_the_slot_adapter(
     tmp_path: Path,
 ) -> None:
-    schemas = tmp_path / "schemas"
-    shutil.copytree(SCHEMAS, schemas)
-    description = schemas / "megatron_core" / "layer_norm.json"
+    copy_project(tmp_path, with_generated=False)
+    description = tmp_path / "schemas" / "megatron_core" / "layer_norm.json"
     data = json.loads(description.read_text())
     wrapped = data["builders"][0]["implementations"][0]
     assert wrapped["object"] == "WrappedTorchNorm"
     wrapped["arguments"]["eps"] = {"rename": "epsilon"}
     description.write_text(json.dumps(data))
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "generate",
-            "--schemas",
-            str(schemas),
-            "--root",
-            str(tmp_path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    completed = run_generator(tmp_path)
     assert completed.returncode == 0, completed.stderr
     errors, _ = run_pyright(tmp_path / "generated", extra_paths=[tmp_path])
     # The bad call makes pyright also reject the call's fallback return type on the same line.
