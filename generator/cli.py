@@ -1,13 +1,19 @@
-"""Command line: `python -m generator generate [--check]`."""
+"""Command line: `python -m generator generate [--check]` and `python -m generator dump`."""
 
 import argparse
+import dataclasses
+import enum
+import json
 import sys
 import time
 from pathlib import Path
 
 from generator.errors import DescriptionErrors
+from generator.load import load_descriptions
+from generator.model import build_model
 from generator.output import compare, write_atomically
 from generator.pipeline import generate_files
+from generator.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument(
         "--root", type=Path, default=ROOT, help="project root that holds generated/"
     )
+    dump = commands.add_parser(
+        "dump", help="print the validated descriptions as JSON, for debugging"
+    )
+    dump.add_argument("--schemas", type=Path, default=ROOT / "schemas")
     args = parser.parse_args(argv)
+    if args.command == "dump":
+        return _dump(args.schemas.resolve())
 
     started = time.perf_counter()
     root: Path = args.root.resolve()
@@ -65,3 +77,25 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote generated/ ({len(files)} files, {changed} changed, {time.perf_counter() - started:.2f} s)."
     )
     return 0
+
+
+def _dump(schemas: Path) -> int:
+    """Prints the validated, normalized model, so any generation can be replayed and inspected."""
+    try:
+        loaded = load_descriptions(schemas, ROOT)
+        catalog = validate([build_model(item) for item in loaded])
+    except DescriptionErrors as errors:
+        print(errors, file=sys.stderr)
+        return 1
+    models = [
+        {key: value for key, value in dataclasses.asdict(d).items() if key != "text"}
+        for d in catalog.descriptions
+    ]
+    print(json.dumps(models, indent=2, default=_json_value))
+    return 0
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"cannot dump {type(value).__name__}")

@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 07c0bff130af3a6923c9f1c9e507712a
+# Input hash: 803f6fc6b0bc1e51b3299f4128e9216a
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .attention import (
