@@ -95,6 +95,10 @@ def _explain(error: ValidationError) -> tuple[str, str]:
         "minItems": "add at least one item",
         "minLength": "give a non-empty string",
         "uniqueItems": "remove the duplicate",
+        "not": "choose a name that is not a Python keyword",
     }
     fix = fixes.get(str(error.validator), f"see schemas/{SCHEMA_FILE} at /{schema_path}")
-    return f"schema violation: {error.message}", fix
+    message = error.message
+    if error.validator == "not":  # the only `not` in the schema excludes Python keywords
+        message = f"{error.instance!r} is a Python keyword"
+    return f"schema violation: {message}", fix

@@ -77,13 +77,23 @@ class FieldView:
 
 
 @dataclass(frozen=True)
+class SpecArgument:
+    """One argument of the adapter's `ModuleSpec.__init__` call, with a suppression if needed."""
+
+    name: str
+    value: str
+    ignored_rule: str | None = None
+    reason: str | None = None  # the third-party gap the suppression covers
+
+
+@dataclass(frozen=True)
 class AdapterView:
     name: str
     is_module_spec: bool
     doc: tuple[str, ...]
     fields: tuple[FieldView, ...]
     init_signature: str
-    spec_arguments: tuple[tuple[str, str, str | None], ...]  # (name, value, pyright rule to ignore)
+    spec_arguments: tuple[SpecArgument, ...]
     call_signature: str
     returns: str
     dropped: tuple[str, ...]
@@ -338,7 +348,7 @@ class _ModuleBuilder:
 
         fields = self._bound_fields(adapter)
         result = target if unbuilt else self._construction_call(adapter, target, fields)
-        spec_arguments: list[tuple[str, str, str | None]] = []
+        spec_arguments: list[SpecArgument] = []
         if is_module_spec:
             self.imports.qualified(MODULE_SPEC)
             spec_arguments = _module_spec_arguments(adapter, target, fields)
@@ -449,21 +459,23 @@ class _ModuleBuilder:
 
 def _module_spec_arguments(
     adapter: Adapter, target: str, fields: tuple[FieldView, ...]
-) -> list[tuple[str, str, str | None]]:
-    """`ModuleSpec(module=..., params=..., submodules=...)` arguments: (name, value, ignored rule).
+) -> list[SpecArgument]:
+    """The arguments of `ModuleSpec(module=..., params=..., submodules=...)`.
 
     build_module calls `module(**params, submodules=submodules, **parent_kwargs)`, which is what
     the adapter's `__call__` does too (validation allows only passthrough mappings here).
     """
     unbuilt = adapter.implementation.kind is ImplementationKind.UNBUILT
-    # ModuleSpec annotates `module` as a class or an import path, though build_module returns a
-    # plain function unbuilt by design.
-    arguments = [("module", target, "reportArgumentType" if unbuilt else None)]
+    if unbuilt:
+        reason = "ModuleSpec's annotation omits the functions build_module accepts"
+        arguments = [SpecArgument("module", target, "reportArgumentType", reason)]
+    else:
+        arguments = [SpecArgument("module", target)]
     params = [f"{f.name!r}: {f.name}" for f in fields if f.name != "submodules"]
     if params:
-        arguments.append(("params", "{" + ", ".join(params) + "}", None))
+        arguments.append(SpecArgument("params", "{" + ", ".join(params) + "}"))
     if adapter.implementation.submodules is not None:
-        arguments.append(("submodules", "submodules", None))
+        arguments.append(SpecArgument("submodules", "submodules"))
     return arguments
 
 

@@ -200,3 +200,12 @@ def test_a_hardcoded_slot_must_name_what_the_parent_builds(schemas: Path) -> Non
     (schemas / "megatron_core" / "hybrid_block.json").write_text(json.dumps(broken))
     [error] = _errors(schemas)
     assert error.startswith("/parent/slots/0: schema violation")
+
+
+def test_a_python_keyword_as_a_slot_name_is_refused_by_the_schema(schemas: Path) -> None:
+    def keyword_slot(data: Description) -> None:
+        data["parent"]["slots"][0]["name"] = "class"
+
+    _edit(schemas, "mlp.json", keyword_slot)
+    [error] = _errors(schemas)
+    assert error.startswith("/parent/slots/0/name: schema violation")

@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 803f6fc6b0bc1e51b3299f4128e9216a
+# Input hash: 1e44eba94c2be4e4e5d80fc850ed4857
 """Typed layer-spec factories for GPT models, assembled from the generated adapters."""
 
 from megatron.core.transformer.attention import SelfAttentionSubmodules
