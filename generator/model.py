@@ -132,6 +132,13 @@ class Builder:
     location: Location
 
 
+def ordered_mappings(builder: Builder, implementation: Implementation) -> list[ArgumentMapping]:
+    """The implementation's mappings in the builder's parameter order (positional order matters),
+    then any that name no builder parameter, as written."""
+    order = {parameter.name: index for index, parameter in enumerate(builder.parameters)}
+    return sorted(implementation.mappings, key=lambda m: order.get(m.parameter, len(order)))
+
+
 @dataclass(frozen=True)
 class Slot:
     name: str

@@ -33,6 +33,7 @@ from generator.model import (
     Parent,
     SpecValue,
     SubmodulesValue,
+    ordered_mappings,
 )
 from generator.resolve import resolves
 
@@ -317,7 +318,7 @@ class _Checker:
             )
         produced: list[str] = []
         positional_gap = False
-        for mapping in implementation.mappings:
+        for mapping in ordered_mappings(builder, implementation):
             parameter = parameters.get(mapping.parameter)
             if parameter is None:
                 yield _error(

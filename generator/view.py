@@ -18,6 +18,7 @@ from generator.model import (
     ParameterKind,
     SpecValue,
     SubmodulesValue,
+    ordered_mappings,
 )
 from generator.validate import Adapter, Catalog
 
@@ -404,7 +405,7 @@ class _ModuleBuilder:
         kinds = {p.name: p.kind for p in builder.parameters}
         positional: list[str] = []
         keywords: list[str] = []
-        for mapping in implementation.mappings:
+        for mapping in ordered_mappings(builder, implementation):
             match mapping.kind:
                 case MappingKind.PASS if kinds[mapping.parameter] is ParameterKind.POSITIONAL:
                     positional.append(mapping.parameter)

@@ -209,3 +209,16 @@ def test_a_python_keyword_as_a_slot_name_is_refused_by_the_schema(schemas: Path)
     _edit(schemas, "mlp.json", keyword_slot)
     [error] = _errors(schemas)
     assert error.startswith("/parent/slots/0/name: schema violation")
+
+
+def test_positional_arguments_follow_the_builder_order_not_the_description_order(
+    schemas: Path,
+) -> None:
+    def reverse_arguments(data: Description) -> None:
+        implementation = _builder(data, "LinearFc1Builder")["implementations"][0]
+        implementation["arguments"] = dict(reversed(implementation["arguments"].items()))
+
+    _edit(schemas, "mlp.json", reverse_arguments)
+    files = generate_files(schemas, schemas.parent)
+    mlp = next(text for path, text in files.items() if path.name == "mlp.py")
+    assert "ColumnParallelLinear(\n            input_size,\n            output_size," in mlp

@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 1e44eba94c2be4e4e5d80fc850ed4857
+# Input hash: ddf3a0c02fde41bab8cec6b56bce037f
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .attention import (
