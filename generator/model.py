@@ -147,6 +147,9 @@ class Slot:
     optional: bool
     is_list: bool
     hardcoded: str | None  # what the parent builds instead of reading the spec
+    default: str | None  # upstream's dataclass default (a value expression); None: required
+    placeholder: str | None  # a no-op class the parent accepts besides the Builder
+    upstream_typed: bool  # upstream annotates the field with a Builder Protocol
     location: Location
 
 
@@ -351,6 +354,9 @@ def _parent(data: dict[str, Any], at: _Locator) -> Parent:
                 optional=slot.get("optional", False),
                 is_list=slot.get("multiplicity", "single") == "list",
                 hardcoded=slot.get("hardcoded") if slot.get("source") == "hardcoded" else None,
+                default=slot.get("default"),
+                placeholder=slot.get("placeholder"),
+                upstream_typed=slot.get("upstream_typed", False),
                 location=at("slots", i).location,
             )
             for i, slot in enumerate(data["slots"])

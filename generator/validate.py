@@ -454,12 +454,19 @@ class _Checker:
                     f"slot {slot.name!r} uses unknown builder {slot.builder!r}",
                     "describe that builder or name an existing one",
                 )
-            if slot.hardcoded is not None and slot.hardcoded not in imports:
-                yield _error(
-                    slot.location,
-                    f"hardcoded {slot.hardcoded!r} is not imported",
-                    "add it to the imports",
-                )
+            for local in (slot.hardcoded, slot.placeholder):
+                if local is not None and local not in imports:
+                    yield _error(
+                        slot.location, f"{local!r} is not imported", "add it to the imports"
+                    )
+            if slot.default is not None:
+                yield from self._check_value(description, slot.default, slot.location)
+                if slot.default == "None" and not slot.optional:
+                    yield _error(
+                        slot.location,
+                        f"slot {slot.name!r} defaults to None but is not optional",
+                        'mark it "optional": true (say in its doc when the parent leaves it unused)',
+                    )
 
     def _check_submodules_value(
         self, description: Description, value: SubmodulesValue, parameters: tuple[Parameter, ...]

@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: ddf3a0c02fde41bab8cec6b56bce037f
+# Input hash: 86b4b74d49119809f2ec68433db807cb
 """Typed layer-spec factories for GPT models, assembled from the generated adapters."""
 
 from megatron.core.transformer.attention import SelfAttentionSubmodules
