@@ -140,6 +140,14 @@ def ordered_mappings(builder: Builder, implementation: Implementation) -> list[A
 
 
 @dataclass(frozen=True)
+class Contribution:
+    """An implementation one description adds to a Builder that another describes."""
+
+    builder: str
+    implementation: Implementation
+
+
+@dataclass(frozen=True)
 class Slot:
     name: str
     doc: str
@@ -207,6 +215,7 @@ class Description:
     imports: tuple[tuple[str, str], ...]
     interfaces: tuple[Interface, ...]
     builders: tuple[Builder, ...]
+    contributions: tuple["Contribution", ...]
     parent: Parent | None
     specs: tuple[SpecFactory, ...]
 
@@ -231,6 +240,10 @@ def build_model(loaded: LoadedDescription) -> Description:
         ),
         builders=tuple(
             _builder(item, at("builders", i)) for i, item in enumerate(data.get("builders", []))
+        ),
+        contributions=tuple(
+            Contribution(item["builder"], _implementation(item, at("implementations", i)))
+            for i, item in enumerate(data.get("implementations", []))
         ),
         parent=_parent(parent, at("parent")) if parent is not None else None,
         specs=tuple(_spec(item, at("specs", i)) for i, item in enumerate(data.get("specs", []))),

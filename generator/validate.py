@@ -99,6 +99,12 @@ class _Checker:
                 yield from self._check_interface(description, interface)
             for builder in description.builders:
                 yield from self._check_builder(description, builder)
+            for contribution in description.contributions:
+                found = self.builders.get(contribution.builder)
+                if found is not None:
+                    yield from self._check_implementation(
+                        description, found[0], contribution.implementation
+                    )
             if description.parent is not None:
                 yield from self._check_parent(description, description.parent)
 
@@ -131,13 +137,31 @@ class _Checker:
                 yield from self._claim(builder.name, builder.location)
                 self.builders[builder.name] = (builder, description)
                 for implementation in builder.implementations:
-                    name = naming.adapter_name(builder, implementation)
-                    yield from self._claim(name, implementation.location)
-                    self.adapters[name] = Adapter(name, builder, implementation, description)
+                    yield from self._add_adapter(builder, implementation, description)
             if description.parent is not None:
                 qualified = description.import_map().get(description.parent.class_name)
                 if qualified is not None:
                     self.parents[qualified] = (description.parent, description)
+        # Contributions name builders of any description, so they come once all are indexed.
+        for description in self.descriptions:
+            for contribution in description.contributions:
+                found = self.builders.get(contribution.builder)
+                if found is None:
+                    yield _error(
+                        contribution.implementation.location,
+                        f"implementation added to unknown builder {contribution.builder!r}",
+                        "name a builder described in schemas/",
+                    )
+                    continue
+                yield from self._add_adapter(found[0], contribution.implementation, description)
+
+    def _add_adapter(
+        self, builder: Builder, implementation: Implementation, description: Description
+    ) -> Iterator[DescriptionError]:
+        """Indexes the adapter of `implementation` for `builder`, generated in `description`."""
+        name = naming.adapter_name(builder, implementation)
+        yield from self._claim(name, implementation.location)
+        self.adapters[name] = Adapter(name, builder, implementation, description)
 
     def _claim(self, name: str, location: Location) -> Iterator[DescriptionError]:
         taken = {**self.interfaces, **self.builders}

@@ -218,10 +218,12 @@ class _ModuleBuilder:
 
     # -- names and expressions ---------------------------------------------------------------
 
-    def _name(self, local: str) -> str:
-        """The printable name for a description-local name, importing it as needed."""
-        if local in self.local_imports:
-            return self.imports.qualified(self.local_imports[local])
+    def _name(self, local: str, scope: Description | None = None) -> str:
+        """The printable name for a name local to `scope` (default: this module's description),
+        importing it as needed."""
+        local_imports = self.local_imports if scope is None else scope.import_map()
+        if local in local_imports:
+            return self.imports.qualified(local_imports[local])
         for table in (self.catalog.interfaces, self.catalog.builders):
             if local in table:
                 return self._generated(local, table[local][1])
@@ -235,19 +237,25 @@ class _ModuleBuilder:
         self.sources.add(owner.file)
         return self.imports.name(f"{PACKAGE}.{owner.module}", name)
 
-    def _type(self, text: str) -> str:
+    def _type(self, text: str, scope: Description | None = None) -> str:
         checked = check_type_expression(text)
         for name in sorted(checked.names):
-            self._name(name)
+            self._name(name, scope)
         return checked.source
 
-    def _value(self, text: str) -> str:
+    def _value(self, text: str, scope: Description | None = None) -> str:
         checked = check_value_expression(text)
         for name in sorted(checked.names):
-            self._name(name)
+            self._name(name, scope)
         return checked.source
 
-    def _signature(self, parameters: tuple[Parameter, ...], *, self_first: bool) -> str:
+    def _signature(
+        self,
+        parameters: tuple[Parameter, ...],
+        *,
+        self_first: bool,
+        scope: Description | None = None,
+    ) -> str:
         parts = ["self"] if self_first else []
         kinds = [p.kind for p in parameters]
         for index, parameter in enumerate(parameters):
@@ -256,9 +264,9 @@ class _ModuleBuilder:
                 and ParameterKind.KEYWORD not in kinds[:index]
             ):
                 parts.append("*")
-            text = f"{parameter.name}: {self._type(parameter.type)}"
+            text = f"{parameter.name}: {self._type(parameter.type, scope)}"
             if parameter.default is not None:
-                text += f" = {self._value(parameter.default)}"
+                text += f" = {self._value(parameter.default, scope)}"
             parts.append(text)
             next_kind = kinds[index + 1] if index + 1 < len(kinds) else None
             if (
@@ -373,7 +381,10 @@ class _ModuleBuilder:
                 ["self", "*", *(f.parameter for f in fields)] if fields else ["self"]
             ),
             spec_arguments=tuple(spec_arguments),
-            call_signature=self._signature(builder.parameters, self_first=True),
+            # The builder's parameter types are written in the builder's own description.
+            call_signature=self._signature(
+                builder.parameters, self_first=True, scope=self.catalog.builders[builder.name][1]
+            ),
             returns=self._name(builder.returns),
             dropped=tuple(
                 m.parameter for m in implementation.mappings if m.kind is MappingKind.DROP

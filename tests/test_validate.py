@@ -222,3 +222,44 @@ def test_positional_arguments_follow_the_builder_order_not_the_description_order
     files = generate_files(schemas, schemas.parent)
     mlp = next(text for path, text in files.items() if path.name == "mlp.py")
     assert "ColumnParallelLinear(\n            input_size,\n            output_size," in mlp
+
+
+def test_an_implementation_added_from_another_file_is_generated_with_that_file(
+    schemas: Path,
+) -> None:
+    moved: list[Description] = []
+
+    def take_l2_norm(data: Description) -> None:
+        implementations = _builder(data, "LayerNormBuilder")["implementations"]
+        moved.extend(i for i in implementations if i["object"] == "L2Norm")
+        implementations[:] = [i for i in implementations if i["object"] != "L2Norm"]
+        del data["imports"]["L2Norm"]
+
+    def add_l2_norm(data: Description) -> None:
+        data["imports"]["L2Norm"] = "megatron.core.transformer.torch_norm.L2Norm"
+        data["implementations"] = [{"builder": "LayerNormBuilder", **moved[0]}]
+
+    _edit(schemas, "layer_norm.json", take_l2_norm)
+    _edit(schemas, "attention.json", add_l2_norm)
+    files = {path.name: text for path, text in generate_files(schemas, schemas.parent).items()}
+    assert "class LayerNormFromL2Norm:" in files["attention.py"]
+    assert "L2Norm" not in files["layer_norm.py"]
+    # The builder's parameter types come from the builder's description, imported as needed.
+    assert "from .layer_norm import LayerNormInterface" in files["attention.py"]
+
+
+def test_an_implementation_added_to_an_unknown_builder_is_refused(schemas: Path) -> None:
+    def add_to_unknown(data: Description) -> None:
+        data["implementations"] = [
+            {
+                "builder": "NoSuchBuilder",
+                "object": "ColumnParallelLinear",
+                "construction": "class",
+                "doc": "x",
+                "arguments": {},
+            }
+        ]
+
+    _edit(schemas, "mlp.json", add_to_unknown)
+    [error] = _errors(schemas)
+    assert error.startswith("/implementations/0: implementation added to unknown builder")
