@@ -162,10 +162,22 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class PlainField:
+    """A field of a Submodules dataclass that is not a slot."""
+
+    name: str
+    type: str
+    doc: str
+    default_factory: str
+    location: Location
+
+
+@dataclass(frozen=True)
 class Parent:
     class_name: str
     submodules: str
     slots: tuple[Slot, ...]
+    fields: tuple[PlainField, ...]
     location: Location
 
 
@@ -373,6 +385,16 @@ def _parent(data: dict[str, Any], at: _Locator) -> Parent:
                 location=at("slots", i).location,
             )
             for i, slot in enumerate(data["slots"])
+        ),
+        fields=tuple(
+            PlainField(
+                item["name"],
+                item["type"],
+                item["doc"],
+                item["default_factory"],
+                at("fields", i).location,
+            )
+            for i, item in enumerate(data.get("fields", []))
         ),
         location=at.location,
     )

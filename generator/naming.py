@@ -5,6 +5,9 @@ import re
 
 from generator.model import Builder, Implementation
 
+# The generated module of static run-time checks (templates/spec_values.py.j2).
+SUPPORT_MODULE = "spec_values"
+
 # Attributes of megatron's ModuleSpec, which build_module-path adapters subclass.
 MODULE_SPEC_ATTRIBUTES = frozenset({"module", "params", "submodules", "metainfo"})
 
@@ -42,3 +45,8 @@ def is_valid_identifier(name: str) -> bool:
         and not keyword.iskeyword(name)
         and re.fullmatch(r"\w+", name) is not None
     )
+
+
+def submodules_constructor_name(submodules: str) -> str:
+    """`MLASelfAttentionSubmodules` -> `mla_self_attention_submodules`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", submodules).lower()

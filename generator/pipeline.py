@@ -8,7 +8,7 @@ from generator.load import load_descriptions
 from generator.model import build_model
 from generator.render import TEMPLATES, environment, render_module, render_package
 from generator.validate import validate
-from generator.view import build_views
+from generator.view import SUPPORT_MODULE, build_views
 
 GENERATOR_DIR = Path(__file__).resolve().parent
 OUTPUT_PACKAGE = Path("generated") / "megatron_core"
@@ -39,6 +39,8 @@ def generate_files(schemas_dir: Path, root: Path) -> dict[Path, str]:
         OUTPUT_PACKAGE
         / "__init__.py": format_code(render_package(env, package), "package_init.py.j2"),
     }
+    support = env.get_template(f"{SUPPORT_MODULE}.py.j2").render(header=package.header)
+    files[OUTPUT_PACKAGE / f"{SUPPORT_MODULE}.py"] = format_code(support, f"{SUPPORT_MODULE}.py.j2")
     for module in modules:
         files[OUTPUT_PACKAGE / module.path] = format_code(
             render_module(env, module), "module.py.j2"

@@ -69,6 +69,7 @@ class ContractChecker:
         self.builders: dict[str, tuple[Builder, Description]] = {}
         self.adapters: dict[str, Adapter] = {}
         self.parents: dict[str, tuple[Parent, Description]] = {}
+        self.constructors: dict[str, Description] = {}  # typed Submodules constructors
 
     def catalog(self) -> Catalog:
         return Catalog(
@@ -106,6 +107,12 @@ class ContractChecker:
                     "give each description its own module name",
                 )
             modules[description.module] = description.file
+            if description.module == naming.SUPPORT_MODULE:
+                yield error(
+                    top,
+                    f"module name {description.module!r} is reserved for generated run-time checks",
+                    "choose another module name",
+                )
             for interface in description.interfaces:
                 yield from self._claim(interface.name, interface.location)
                 self.interfaces[interface.name] = (interface, description)
@@ -115,6 +122,9 @@ class ContractChecker:
                 for implementation in builder.implementations:
                     yield from self._add_adapter(builder, implementation, description)
             if description.parent is not None:
+                constructor = naming.submodules_constructor_name(description.parent.submodules)
+                yield from self._claim(constructor, description.parent.location)
+                self.constructors[constructor] = description
                 qualified = description.import_map().get(description.parent.class_name)
                 if qualified is not None:
                     self.parents[qualified] = (description.parent, description)
@@ -141,7 +151,7 @@ class ContractChecker:
 
     def _claim(self, name: str, location: Location) -> Iterator[DescriptionError]:
         taken = {**self.interfaces, **self.builders}
-        if name in taken or name in self.adapters:
+        if name in taken or name in self.adapters or name in self.constructors:
             yield error(
                 location,
                 f"duplicate generated name {name!r}",
@@ -440,6 +450,11 @@ class ContractChecker:
                     f"add {name!r} to the description's imports",
                 )
         seen: set[str] = set()
+        for field in parent.fields:
+            if field.name in seen:
+                yield error(field.location, f"duplicate field {field.name!r}", "describe it once")
+            seen.add(field.name)
+            yield from self._check_type(description, field.type, field.location)
         for slot in parent.slots:
             if slot.name in seen:
                 yield error(

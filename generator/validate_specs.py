@@ -40,6 +40,14 @@ class SpecChecker(ContractChecker):
             return
         parent, _ = self.parents[qualified]
         slots = {slot.name: slot for slot in parent.slots}
+        fields = {field.name for field in parent.fields}
+        for field_name, _ in value.fields:
+            if field_name not in fields:
+                yield error(
+                    value.location,
+                    f"{parent.submodules} has no described field {field_name!r}",
+                    f"use one of {sorted(fields)} or describe it under the parent's fields",
+                )
         for slot_name, slot_value in value.slots:
             slot = slots.get(slot_name)
             if slot is None:

@@ -16,6 +16,7 @@ from generator.model import (
     MappingKind,
     Parameter,
     ParameterKind,
+    Slot,
     SpecValue,
     SubmodulesValue,
     ordered_mappings,
@@ -23,6 +24,7 @@ from generator.model import (
 from generator.validate import Adapter, Catalog
 
 PACKAGE = "generated.megatron_core"
+SUPPORT_MODULE = naming.SUPPORT_MODULE
 MODULE_SPEC = "megatron.core.transformer.spec_utils.ModuleSpec"
 LINE_LENGTH = 100  # black's line length for generated code
 
@@ -88,6 +90,21 @@ class SpecArgument:
 
 
 @dataclass(frozen=True)
+class GuardView:
+    """Raises a clear error where an optional package the implementation needs is missing."""
+
+    flag: str  # megatron's availability flag, e.g. HAVE_TE
+    message: str  # a Python string literal
+
+
+# Optional package -> megatron's flag that says whether it is installed.
+REQUIREMENT_FLAGS = {
+    "transformer_engine": "megatron.core.extensions.transformer_engine.HAVE_TE",
+    "mamba_ssm": "megatron.core.ssm.mamba_mixer.HAVE_MAMBA_SSM",
+}
+
+
+@dataclass(frozen=True)
 class AdapterView:
     name: str
     is_module_spec: bool
@@ -98,7 +115,20 @@ class AdapterView:
     call_signature: str
     returns: str
     dropped: tuple[str, ...]
+    guard: GuardView | None
     result: str
+
+
+@dataclass(frozen=True)
+class ConstructorView:
+    """A typed keyword-only constructor of an upstream Submodules dataclass."""
+
+    name: str
+    signature: str
+    returns: str
+    doc: tuple[str, ...]
+    args_doc: tuple[tuple[str, tuple[str, ...]], ...]
+    arguments: tuple[SpecArgument, ...]
 
 
 @dataclass(frozen=True)
@@ -121,6 +151,7 @@ class ModuleView:
     interfaces: tuple[InterfaceView, ...]
     builders: tuple[BuilderView, ...]
     adapters: tuple[AdapterView, ...]
+    constructors: tuple[ConstructorView, ...]
     factories: tuple[FactoryView, ...]
     exports: tuple[str, ...]
 
@@ -194,12 +225,14 @@ class _ModuleBuilder:
         adapter_views = tuple(self._adapter_view(a) for a in adapters)
         unannotated = {a.implementation.object: a for a in adapters if a.implementation.unannotated}
         bindings = tuple(self._binding_view(unannotated[name]) for name in sorted(unannotated))
+        constructors = self._constructor_views()
         factories = tuple(self._factory_view(i) for i in range(len(d.specs)))
         exports = tuple(
             sorted(
                 [i.name for i in interfaces]
                 + [b.name for b in builders]
                 + [a.name for a in adapter_views]
+                + [c.name for c in constructors]
                 + [f.name for f in factories]
             )
         )
@@ -212,6 +245,7 @@ class _ModuleBuilder:
             interfaces=interfaces,
             builders=builders,
             adapters=adapter_views,
+            constructors=constructors,
             factories=factories,
             exports=exports,
         )
@@ -389,8 +423,18 @@ class _ModuleBuilder:
             dropped=tuple(
                 m.parameter for m in implementation.mappings if m.kind is MappingKind.DROP
             ),
+            guard=self._guard(adapter),
             result=result,
         )
+
+    def _guard(self, adapter: Adapter) -> GuardView | None:
+        """Without the package, megatron's class is None or a mock: fail early and say why."""
+        package = adapter.implementation.requires
+        if package is None:
+            return None
+        flag = self.imports.qualified(REQUIREMENT_FLAGS[package])
+        message = f"{adapter.implementation.object} needs {package}, which is not installed"
+        return GuardView(flag, repr(message))
 
     def _bound_fields(self, adapter: Adapter) -> tuple[FieldView, ...]:
         """Submodules and fixed parameters, which the spec binds into the adapter."""
@@ -429,6 +473,77 @@ class _ModuleBuilder:
         keywords.extend(f"{f.argument}=self.{f.attribute}" for f in fields)
         return f"{target}({', '.join(positional + keywords)})"
 
+    def _constructor_views(self) -> tuple[ConstructorView, ...]:
+        """The typed constructor of the described parent's Submodules, if it has spec slots."""
+        parent = self.description.parent
+        slots = [s for s in parent.slots if s.hardcoded is None] if parent else []
+        if parent is None or not slots:
+            return ()
+        parameters: list[str] = []
+        arguments: list[SpecArgument] = []
+        args_doc: list[tuple[str, tuple[str, ...]]] = []
+        for slot in slots:
+            annotation = self._name(slot.builder)
+            if slot.placeholder is not None:
+                annotation += f" | type[{self._name(slot.placeholder)}]"
+            if slot.is_list:
+                annotation = f"{self.imports.name('collections.abc', 'Sequence')}[{annotation}]"
+            if slot.optional:
+                annotation += " | None"
+            default = f" = {self._value(slot.default)}" if slot.default is not None else ""
+            parameters.append(f"{slot.name}: {annotation}{default}")
+            arguments.append(self._slot_argument(slot))
+            args_doc.append((slot.name, self._arg_doc(slot.name, slot.doc)))
+        for field in parent.fields:
+            parameters.append(f"{field.name}: {self._type(field.type)} | None = None")
+            fresh = f"{field.default_factory}()"
+            value = f"{field.name} if {field.name} is not None else {fresh}"
+            arguments.append(SpecArgument(field.name, value))
+            args_doc.append((field.name, self._arg_doc(field.name, field.doc)))
+        dataclass_name = self._name(parent.submodules)
+        doc = (
+            f"Typed constructor of {dataclass_name}: returns upstream's own dataclass, with each "
+            "slot typed by the Builder the parent builds it with, so pyright rejects a wrong "
+            "implementation in any slot. Defaults are upstream's."
+        )
+        return (
+            ConstructorView(
+                name=naming.submodules_constructor_name(parent.submodules),
+                signature=", ".join(["*", *parameters]),
+                returns=dataclass_name,
+                doc=wrapped_lines(doc, LINE_LENGTH - 4 - len('"""')),
+                args_doc=tuple(args_doc),
+                arguments=tuple(arguments),
+            ),
+        )
+
+    def _slot_argument(self, slot: Slot) -> SpecArgument:
+        """How a Builder-typed parameter reaches upstream's field.
+
+        Fields upstream types with a Builder take it as is. Fields annotated `ModuleSpec | type`
+        that the parent hands to build_module get a run-time check that also narrows the type;
+        ones the parent calls directly are passed with a one-line suppression of upstream's gap.
+        """
+        name = slot.name
+        if slot.upstream_typed:
+            return SpecArgument(name, name)
+        builder, _ = self.catalog.builders[slot.builder]
+        if builder.construction is Construction.CALL:
+            reason = "upstream annotates the field ModuleSpec | type, but the parent calls it"
+            return SpecArgument(name, name, "reportArgumentType", reason)
+        if slot.is_list:
+            check = self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", "module_spec")
+            value = f"[{check}(item, {name!r}) for item in {name}]"
+        else:
+            check = self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", "module_spec_or_type")
+            value = f"{check}({name}, {name!r})"
+        if slot.optional:
+            value = f"{value} if {name} is not None else None"
+        return SpecArgument(name, value)
+
+    def _arg_doc(self, name: str, doc: str) -> tuple[str, ...]:
+        return wrapped_lines(doc, LINE_LENGTH - 8 - len(f"{name}: "))
+
     def _factory_view(self, index: int) -> FactoryView:
         spec = self.description.specs[index]
         module_spec = self.imports.qualified(MODULE_SPEC)
@@ -448,12 +563,12 @@ class _ModuleBuilder:
     def _submodules_expression(self, value: SubmodulesValue) -> str:
         qualified = self.local_imports[value.parent]
         parent, owner = self.catalog.parents[qualified]
-        dataclass_name = self.imports.qualified(owner.import_map()[parent.submodules])
+        constructor = self._generated(naming.submodules_constructor_name(parent.submodules), owner)
         arguments = [f"{slot}={self._spec_value(slot_value)}" for slot, slot_value in value.slots]
         for field, items in value.fields:
             pairs = ", ".join(f"{key!r}: {text!r}" for key, text in items)
             arguments.append(f"{field}={{{pairs}}}")
-        return f"{dataclass_name}({', '.join(arguments)})"
+        return f"{constructor}({', '.join(arguments)})"
 
     def _spec_value(self, value: SpecValue) -> str:
         match value:

@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 0d28c6b3b500d789ec5269accf71589e
+# Input hash: 7a6703a5608a312e48beff22e5df0e83
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .attention import (
@@ -18,6 +18,7 @@ from .attention import (
     LinearQkvBuilder,
     LinearQkvFromColumnParallelLinear,
     LinearQkvInterface,
+    self_attention_submodules,
 )
 from .bias_dropout_add import (
     BiasDropoutAddBuilder,
@@ -45,6 +46,7 @@ from .mlp import (
     LinearFc2Interface,
     TEActivationFunctionBuilder,
     TEActivationFunctionInterface,
+    mlp_submodules,
 )
 from .transformer_layer import (
     AttentionBuilder,
@@ -53,6 +55,7 @@ from .transformer_layer import (
     MlpBuilder,
     MlpFromMLP,
     MlpInterface,
+    transformer_layer_submodules,
 )
 
 __all__ = [
@@ -92,4 +95,7 @@ __all__ = [
     "TEActivationFunctionBuilder",
     "TEActivationFunctionInterface",
     "get_gpt_layer_local_spec",
+    "mlp_submodules",
+    "self_attention_submodules",
+    "transformer_layer_submodules",
 ]

@@ -5,24 +5,23 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 0d28c6b3b500d789ec5269accf71589e
+# Input hash: 7a6703a5608a312e48beff22e5df0e83
 """Typed layer-spec factories for GPT models, assembled from the generated adapters."""
 
-from megatron.core.transformer.attention import SelfAttentionSubmodules
 from megatron.core.transformer.enums import AttnMaskType
-from megatron.core.transformer.mlp import MLPSubmodules
 from megatron.core.transformer.spec_utils import ModuleSpec
-from megatron.core.transformer.transformer_layer import TransformerLayer, TransformerLayerSubmodules
+from megatron.core.transformer.transformer_layer import TransformerLayer
 
 from .attention import (
     CoreAttentionFromDotProductAttention,
     LinearProjFromRowParallelLinear,
     LinearQkvFromColumnParallelLinear,
+    self_attention_submodules,
 )
 from .bias_dropout_add import BiasDropoutAddFromGetBiasDropoutAdd
 from .layer_norm import LayerNormFromL2Norm, LayerNormFromWrappedTorchNorm
-from .mlp import LinearFc1FromColumnParallelLinear, LinearFc2FromRowParallelLinear
-from .transformer_layer import AttentionFromSelfAttention, MlpFromMLP
+from .mlp import LinearFc1FromColumnParallelLinear, LinearFc2FromRowParallelLinear, mlp_submodules
+from .transformer_layer import AttentionFromSelfAttention, MlpFromMLP, transformer_layer_submodules
 
 __all__ = [
     "get_gpt_layer_local_spec",
@@ -47,10 +46,10 @@ def get_gpt_layer_local_spec(
     """
     return ModuleSpec(
         module=TransformerLayer,
-        submodules=TransformerLayerSubmodules(
+        submodules=transformer_layer_submodules(
             input_layernorm=LayerNormFromWrappedTorchNorm(),
             self_attention=AttentionFromSelfAttention(
-                submodules=SelfAttentionSubmodules(
+                submodules=self_attention_submodules(
                     linear_qkv=LinearQkvFromColumnParallelLinear(),
                     core_attention=CoreAttentionFromDotProductAttention(),
                     linear_proj=LinearProjFromRowParallelLinear(),
@@ -70,7 +69,7 @@ def get_gpt_layer_local_spec(
             self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
             pre_mlp_layernorm=LayerNormFromWrappedTorchNorm(),
             mlp=MlpFromMLP(
-                submodules=MLPSubmodules(
+                submodules=mlp_submodules(
                     linear_fc1=LinearFc1FromColumnParallelLinear(),
                     linear_fc2=LinearFc2FromRowParallelLinear(),
                 )
