@@ -537,9 +537,13 @@ class _ModuleBuilder:
         else:
             check = self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", "module_spec_or_type")
             value = f"{check}({name}, {name!r})"
-        if slot.optional:
-            value = f"{value} if {name} is not None else None"
-        return SpecArgument(name, value)
+        if not slot.optional:
+            return SpecArgument(name, value)
+        value = f"{value} if {name} is not None else None"
+        if slot.is_list:  # upstream's list fields are Optional[List[ModuleSpec]]
+            return SpecArgument(name, value)
+        reason = "upstream defaults the field to None but annotates it ModuleSpec | type"
+        return SpecArgument(name, value, "reportArgumentType", reason)
 
     def _arg_doc(self, name: str, doc: str) -> tuple[str, ...]:
         return wrapped_lines(doc, LINE_LENGTH - 8 - len(f"{name}: "))

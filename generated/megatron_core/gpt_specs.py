@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 7a6703a5608a312e48beff22e5df0e83
+# Input hash: e46b64f175780631e043492a22d00f07
 """Typed layer-spec factories for GPT models, assembled from the generated adapters."""
 
 from megatron.core.transformer.enums import AttnMaskType
