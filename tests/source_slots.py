@@ -297,11 +297,16 @@ def summarize(sites: tuple[CallSite, ...]) -> SiteSummary:
     """Merge the call sites of one slot: an argument some site omits is passed conditionally."""
     if not sites:
         return SiteSummary((), None, frozenset(), 0, 0, frozenset(), frozenset())
-    constructions = frozenset(s.construction for s in sites)
+    constructions: frozenset[Construction] = frozenset(s.construction for s in sites)
     construction: Construction = "build_module" if "build_module" in constructions else "call"
-    every = frozenset.intersection(*(s.keywords for s in sites))
-    union = frozenset.union(*(s.keywords for s in sites))
-    conditional = (union - every) | frozenset.union(*(s.conditional_keywords for s in sites))
+    every: frozenset[str] = sites[0].keywords
+    union: frozenset[str] = frozenset()
+    conditional: frozenset[str] = frozenset()
+    for site in sites:
+        every &= site.keywords
+        union |= site.keywords
+        conditional |= site.conditional_keywords
+    conditional |= union - every
     counts = [s.positional for s in sites]
     unresolved = tuple(f"{s.where}: {u}" for s in sites for u in s.unresolved)
     return SiteSummary(
