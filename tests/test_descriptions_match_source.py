@@ -205,25 +205,40 @@ def test_upstream_typed_is_true_exactly_when_upstream_annotates_a_builder_protoc
         )
 
 
+def _admits_none(annotation: ast.expr) -> bool:
+    return any(
+        (isinstance(n, ast.Constant) and n.value is None)
+        or (isinstance(n, ast.Name) and n.id == "Optional")
+        for n in ast.walk(annotation)
+    )
+
+
 @pytest.mark.parametrize("described", DESCRIBED, ids=_IDS)
 def test_default_is_upstreams_field_default(described: DescribedSlot) -> None:
-    """A recorded default equals upstream's; an omitted one is allowed only where upstream's
-    default is None on a slot the description treats as required (upstream writes `= None` on
-    such fields only to satisfy dataclass field ordering; a non-optional slot cannot default to
-    None in the format)."""
+    """A recorded default equals upstream's; no default is recorded where upstream has none.
+
+    One exception: upstream writes `= None` on 25 fields annotated `Union[ModuleSpec, type]`
+    (no None in the annotation; MLA, AbsorbedMLA, DSA, MambaMixer, MTP layer). A description
+    that treats such a slot as required (not optional) may omit that default, since the format
+    forbids a None default on a non-optional slot; one that marks it optional must record it.
+    """
     upstream = _upstream_of(described)
     where = f"{src.relative(upstream.dataclass.path)}:{upstream.line}"
     claimed = described.data.get("default")
     actual = upstream.default_text
     if claimed is not None:
-        assert actual is not None, f"{described.label}: default {claimed!r}, upstream has none"
+        assert actual is not None, (
+            f"{described.label}: default {claimed!r}, upstream's field has none ({where})"
+        )
         assert _normalized(claimed) == actual, (
             f"{described.label}: default {claimed!r}, upstream `= {actual}` ({where})"
         )
     elif actual is not None:
-        treated_as_required = actual == "None" and not described.data.get("optional", False)
-        assert treated_as_required, (
-            f"{described.label}: no default recorded, upstream `= {actual}` ({where})"
+        placeholder_none = actual == "None" and not _admits_none(upstream.annotation)
+        required = not described.data.get("optional", False)
+        assert placeholder_none and required, (
+            f"{described.label}: no default recorded, upstream "
+            f"`{upstream.name}: {upstream.annotation_text} = {actual}` ({where})"
         )
 
 
