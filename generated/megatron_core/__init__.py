@@ -5,8 +5,9 @@
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
+#   schemas/megatron_core/moe.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 4f0bb7da19cfdb39f3ceaf57aa8a1f71
+# Input hash: 1e5d6dd6b03b72c40f8ee1174f4f375d
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .attention import (
@@ -55,6 +56,22 @@ from .mlp import (
     TEActivationFunctionBuilder,
     TEActivationFunctionInterface,
 )
+from .moe import (
+    ExpertsBuilder,
+    ExpertsFromInferenceGroupedMLP,
+    ExpertsFromSequentialMLP,
+    ExpertsFromTEGroupedMLP,
+    ExpertsInterface,
+    MlpFromMoELayer,
+    RouterBuilder,
+    RouterFromInferenceTopKRouter,
+    RouterFromTopKRouter,
+    RouterInterface,
+    SharedExpertsBuilder,
+    SharedExpertsFromFusedSharedExpertMLP,
+    SharedExpertsFromSharedExpertMLP,
+    SharedExpertsInterface,
+)
 from .transformer_layer import (
     AttentionBuilder,
     AttentionFromSelfAttention,
@@ -78,6 +95,11 @@ __all__ = [
     "CoreAttentionBuilder",
     "CoreAttentionFromDotProductAttention",
     "CoreAttentionInterface",
+    "ExpertsBuilder",
+    "ExpertsFromInferenceGroupedMLP",
+    "ExpertsFromSequentialMLP",
+    "ExpertsFromTEGroupedMLP",
+    "ExpertsInterface",
     "GroupedLinearFc1Builder",
     "GroupedLinearFc1FromTEColumnParallelGroupedLinear",
     "GroupedLinearFc1Interface",
@@ -103,7 +125,16 @@ __all__ = [
     "LinearQkvInterface",
     "MlpBuilder",
     "MlpFromMLP",
+    "MlpFromMoELayer",
     "MlpInterface",
+    "RouterBuilder",
+    "RouterFromInferenceTopKRouter",
+    "RouterFromTopKRouter",
+    "RouterInterface",
+    "SharedExpertsBuilder",
+    "SharedExpertsFromFusedSharedExpertMLP",
+    "SharedExpertsFromSharedExpertMLP",
+    "SharedExpertsInterface",
     "TEActivationFunctionBuilder",
     "TEActivationFunctionInterface",
     "get_gpt_layer_local_spec",
