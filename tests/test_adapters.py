@@ -124,3 +124,49 @@ def test_mlp_adapter_builds_what_upstream_as_mlp_submodule_builds(
     seed_everything(7)
     upstream = partial(MLP.as_mlp_submodule, submodules=upstream_submodules)(**arguments)
     _assert_same_module(generated, upstream)
+
+
+def test_moe_adapter_builds_what_upstream_local_moe_spec_builds(
+    megatron_parallel_state: None,
+) -> None:
+    from dataclasses import replace
+
+    from megatron.core.models.gpt.moe_module_specs import get_moe_module_spec
+    from megatron.core.transformer.moe.moe_layer import MoELayer, MoESubmodules
+
+    from generated.megatron_core import (
+        ExpertsFromSequentialMLP,
+        MlpFromMoELayer,
+        RouterFromTopKRouter,
+        SharedExpertsFromSharedExpertMLP,
+    )
+
+    config = replace(
+        make_config(),
+        num_moe_experts=4,
+        moe_ffn_hidden_size=32,
+        moe_shared_expert_intermediate_size=32,
+        add_bias_linear=False,
+    )
+    mlp = MLPSubmodules(
+        linear_fc1=LinearFc1FromColumnParallelLinear(), linear_fc2=LinearFc2FromRowParallelLinear()
+    )
+    adapter = MlpFromMoELayer(
+        submodules=MoESubmodules(
+            experts=ExpertsFromSequentialMLP(submodules=mlp),
+            shared_experts=SharedExpertsFromSharedExpertMLP(submodules=mlp),
+            router=RouterFromTopKRouter(),
+        )
+    )
+    arguments = dict(
+        config=config,
+        pg_collection=ProcessGroupCollection.use_mpu_process_groups(),
+        is_mtp_layer=False,
+        name="mlp",
+    )
+    seed_everything(7)
+    generated = adapter(**arguments)
+    seed_everything(7)
+    upstream = get_moe_module_spec(use_te=False, num_experts=4)(**arguments)
+    assert isinstance(generated, MoELayer) and isinstance(upstream, MoELayer)
+    _assert_same_module(generated, upstream)

@@ -3,12 +3,14 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/dsa_attention.json
 #   schemas/megatron_core/dsa_indexer.json
+#   schemas/megatron_core/experts.json
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
+#   schemas/megatron_core/moe.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 52e827723cfcd34a68e1085675381323
+# Input hash: 0cdfd86d17111d44f07b93e3f6b56e36
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .attention import (
@@ -38,6 +40,15 @@ from .dsa_indexer import (
     IndexerLinearFromTELinear,
     IndexerLinearInterface,
     dsa_indexer_submodules,
+)
+from .experts import (
+    GroupedLinearFc1Builder,
+    GroupedLinearFc1FromTEColumnParallelGroupedLinear,
+    GroupedLinearFc1Interface,
+    GroupedLinearFc2Builder,
+    GroupedLinearFc2FromTERowParallelGroupedLinear,
+    GroupedLinearFc2Interface,
+    grouped_mlp_submodules,
 )
 from .gated_delta_net import (
     InProjBuilder,
@@ -75,6 +86,23 @@ from .mlp import (
     TEActivationFunctionInterface,
     mlp_submodules,
 )
+from .moe import (
+    ExpertsBuilder,
+    ExpertsFromInferenceGroupedMLP,
+    ExpertsFromSequentialMLP,
+    ExpertsFromTEGroupedMLP,
+    ExpertsInterface,
+    MlpFromMoELayer,
+    RouterBuilder,
+    RouterFromInferenceTopKRouter,
+    RouterFromTopKRouter,
+    RouterInterface,
+    SharedExpertsBuilder,
+    SharedExpertsFromFusedSharedExpertMLP,
+    SharedExpertsFromSharedExpertMLP,
+    SharedExpertsInterface,
+    mo_e_submodules,
+)
 from .transformer_layer import (
     AttentionBuilder,
     AttentionFromSelfAttention,
@@ -99,6 +127,17 @@ __all__ = [
     "CoreAttentionBuilder",
     "CoreAttentionFromDotProductAttention",
     "CoreAttentionInterface",
+    "ExpertsBuilder",
+    "ExpertsFromInferenceGroupedMLP",
+    "ExpertsFromSequentialMLP",
+    "ExpertsFromTEGroupedMLP",
+    "ExpertsInterface",
+    "GroupedLinearFc1Builder",
+    "GroupedLinearFc1FromTEColumnParallelGroupedLinear",
+    "GroupedLinearFc1Interface",
+    "GroupedLinearFc2Builder",
+    "GroupedLinearFc2FromTERowParallelGroupedLinear",
+    "GroupedLinearFc2Interface",
     "InProjBuilder",
     "InProjFromColumnParallelLinear",
     "InProjFromInferenceLayerNormColumnParallelLinear",
@@ -132,19 +171,30 @@ __all__ = [
     "LinearQkvInterface",
     "MlpBuilder",
     "MlpFromMLP",
+    "MlpFromMoELayer",
     "MlpInterface",
     "OutProjBuilder",
     "OutProjFromInferenceRowParallelLinear",
     "OutProjFromRowParallelLinear",
     "OutProjFromTERowParallelLinear",
     "OutProjInterface",
+    "RouterBuilder",
+    "RouterFromInferenceTopKRouter",
+    "RouterFromTopKRouter",
+    "RouterInterface",
+    "SharedExpertsBuilder",
+    "SharedExpertsFromFusedSharedExpertMLP",
+    "SharedExpertsFromSharedExpertMLP",
+    "SharedExpertsInterface",
     "TEActivationFunctionBuilder",
     "TEActivationFunctionInterface",
     "ds_attention_submodules",
     "dsa_indexer_submodules",
     "gated_delta_net_submodules",
     "get_gpt_layer_local_spec",
+    "grouped_mlp_submodules",
     "mlp_submodules",
+    "mo_e_submodules",
     "self_attention_submodules",
     "transformer_layer_submodules",
 ]

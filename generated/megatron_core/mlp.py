@@ -97,7 +97,7 @@ class TEActivationFunctionBuilder(Protocol):
     """Protocol for activation_function module in MLP (built only when
     config.use_te_activation_func).
 
-    Slots: MLPSubmodules.activation_func.
+    Slots: GroupedMLPSubmodules.activation_func, MLPSubmodules.activation_func.
 
     Matches upstream's megatron.core.transformer.mlp.TEActivationFunctionBuilder.
     """

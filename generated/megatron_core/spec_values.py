@@ -3,12 +3,14 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/dsa_attention.json
 #   schemas/megatron_core/dsa_indexer.json
+#   schemas/megatron_core/experts.json
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
+#   schemas/megatron_core/moe.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 52e827723cfcd34a68e1085675381323
+# Input hash: 0cdfd86d17111d44f07b93e3f6b56e36
 """Run-time checks for slot values that megatron hands to `build_module`.
 
 Upstream annotates most such fields as `ModuleSpec | type`; a Builder-typed value is checked once,
