@@ -111,7 +111,7 @@ class LinearQkvBuilder(Protocol):
 class CoreAttentionBuilder(Protocol):
     """Protocol for building core_attention layers.
 
-    Slots: SelfAttentionSubmodules.core_attention.
+    Slots: CrossAttentionSubmodules.core_attention, SelfAttentionSubmodules.core_attention.
 
     Matches upstream's megatron.core.transformer.attention.CoreAttentionBuilder.
     """
@@ -132,7 +132,7 @@ class CoreAttentionBuilder(Protocol):
 class LinearProjBuilder(Protocol):
     """Protocol for building linear_proj layers.
 
-    Slots: SelfAttentionSubmodules.linear_proj.
+    Slots: CrossAttentionSubmodules.linear_proj, SelfAttentionSubmodules.linear_proj.
 
     Matches upstream's megatron.core.transformer.attention.LinearProjBuilder, plus name:
     Attention.__init__ passes name= to linear_proj, which upstream's Protocol does not declare
@@ -201,7 +201,8 @@ class CoreAttentionFromDotProductAttention:
     """CoreAttentionBuilder that builds DotProductAttention: Unfused softmax(QK^T)V attention in
     PyTorch.
 
-    Slots: SelfAttentionSubmodules.core_attention. The parent builds it with a direct call.
+    Slots: CrossAttentionSubmodules.core_attention, SelfAttentionSubmodules.core_attention.
+    The parent builds it with a direct call.
     """
 
     def __call__(
@@ -231,7 +232,8 @@ class LinearProjFromRowParallelLinear:
     """LinearProjBuilder that builds RowParallelLinear: Linear layer with its input dimension
     split across tensor-parallel ranks.
 
-    Slots: SelfAttentionSubmodules.linear_proj. The parent builds it with a direct call.
+    Slots: CrossAttentionSubmodules.linear_proj, SelfAttentionSubmodules.linear_proj. The
+    parent builds it with a direct call.
 
     Arguments: input_size=query_projection_size; output_size=hidden_size.
     """
