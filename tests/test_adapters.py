@@ -11,7 +11,13 @@ from functools import partial
 import torch
 from megatron.core.fusions.fused_bias_dropout import get_bias_dropout_add
 from megatron.core.process_groups_config import ProcessGroupCollection
-from megatron.core.transformer.attention import SelfAttention, SelfAttentionSubmodules
+from megatron.core.transformer.attention import (
+    CrossAttention,
+    CrossAttentionSubmodules,
+    SelfAttention,
+    SelfAttentionSubmodules,
+)
+from megatron.core.transformer.dot_product_attention import DotProductAttention
 from megatron.core.transformer.enums import AttnMaskType
 from megatron.core.transformer.identity_op import IdentityFuncOp
 from megatron.core.transformer.mlp import MLP, MLPSubmodules
@@ -27,6 +33,7 @@ from generated.megatron_core import (
     CoreAttentionFromDotProductAttention,
     LinearFc1FromColumnParallelLinear,
     LinearFc2FromRowParallelLinear,
+    LinearLayerFromColumnParallelLinear,
     LinearProjFromRowParallelLinear,
     LinearQkvFromColumnParallelLinear,
     MlpFromMLP,
@@ -169,4 +176,32 @@ def test_moe_adapter_builds_what_upstream_local_moe_spec_builds(
     seed_everything(7)
     upstream = get_moe_module_spec(use_te=False, num_experts=4)(**arguments)
     assert isinstance(generated, MoELayer) and isinstance(upstream, MoELayer)
+
+
+def test_cross_attention_adapters_build_what_upstream_classes_build(
+    megatron_parallel_state: None,
+) -> None:
+    config = make_config()
+    generated_submodules = CrossAttentionSubmodules(
+        linear_q=LinearLayerFromColumnParallelLinear(),
+        linear_kv=LinearLayerFromColumnParallelLinear(),
+        core_attention=CoreAttentionFromDotProductAttention(),
+        linear_proj=LinearProjFromRowParallelLinear(),
+    )
+    upstream_submodules = CrossAttentionSubmodules(
+        linear_q=ColumnParallelLinear,
+        linear_kv=ColumnParallelLinear,
+        core_attention=DotProductAttention,
+        linear_proj=RowParallelLinear,
+    )
+    arguments = dict(
+        config=config,
+        layer_number=1,
+        pg_collection=ProcessGroupCollection.use_mpu_process_groups(),
+        name="decoder.layers.0.cross_attention",
+    )
+    seed_everything(7)
+    generated = CrossAttention(submodules=generated_submodules, **arguments)
+    seed_everything(7)
+    upstream = CrossAttention(submodules=upstream_submodules, **arguments)
     _assert_same_module(generated, upstream)

@@ -17,13 +17,14 @@ def test_dump_prints_the_validated_descriptions_as_json() -> None:
     assert sorted(by_module) == [
         "attention",
         "bias_dropout_add",
+        "cross_attention",
         "gpt_specs",
         "layer_norm",
         "mlp",
         "transformer_layer",
     ]
     slots = [slot["name"] for item in dumped if item["parent"] for slot in item["parent"]["slots"]]
-    assert len(slots) == 17
+    assert len(slots) == 21
     mlp = next(b for b in by_module["transformer_layer"]["builders"] if b["name"] == "MlpBuilder")
     mapping = {m["parameter"]: m for m in mlp["implementations"][0]["mappings"]}
     assert mapping["pg_collection"]["kind"] == "derive"

@@ -174,8 +174,11 @@ ROADMAP_HYBRID: Description = {
 
 def test_format_describes_list_optional_hardcoded_and_te_only_slots(schemas: Path) -> None:
     def add_te_norm(data: Description) -> None:
+        implementations = _builder(data, "LayerNormBuilder")["implementations"]
+        if any(i["object"] == "TENorm" for i in implementations):
+            return  # the description itself already has the TE-only implementation
         data["imports"]["TENorm"] = "megatron.core.extensions.transformer_engine.TENorm"
-        _builder(data, "LayerNormBuilder")["implementations"].append(
+        implementations.append(
             {
                 "object": "TENorm",
                 "construction": "class",
