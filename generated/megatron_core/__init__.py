@@ -4,8 +4,11 @@
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
+#   schemas/megatron_core/multi_token_prediction_block.json
+#   schemas/megatron_core/multi_token_prediction_layer.json
+#   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 22cb05f1f1349f3998f626f47c2c3993
+# Input hash: 6ae51973b33003e4a8fd45199db4a3d6
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .attention import (
@@ -31,8 +34,10 @@ from .bias_dropout_add import (
 from .gpt_specs import get_gpt_layer_local_spec
 from .layer_norm import (
     LayerNormBuilder,
+    LayerNormFromFusedLayerNorm,
     LayerNormFromIdentityOp,
     LayerNormFromL2Norm,
+    LayerNormFromTENorm,
     LayerNormFromWrappedTorchNorm,
     LayerNormInterface,
 )
@@ -45,6 +50,26 @@ from .mlp import (
     LinearFc2Interface,
     TEActivationFunctionBuilder,
     TEActivationFunctionInterface,
+)
+from .multi_token_prediction_block import (
+    MtpLayerBuilder,
+    MtpLayerFromMultiTokenPredictionLayer,
+    MtpLayerInterface,
+)
+from .multi_token_prediction_layer import (
+    EhProjBuilder,
+    EhProjFromColumnParallelLinear,
+    EhProjFromInferenceColumnParallelLinear,
+    EhProjFromTEColumnParallelLinear,
+    EhProjInterface,
+    MtpModelLayerBuilder,
+    MtpModelLayerFromTransformerLayer,
+    MtpModelLayerInterface,
+)
+from .transformer_block import (
+    TransformerBlockLayerBuilder,
+    TransformerBlockLayerFromTransformerLayer,
+    TransformerBlockLayerInterface,
 )
 from .transformer_layer import (
     AttentionBuilder,
@@ -69,9 +94,16 @@ __all__ = [
     "CoreAttentionBuilder",
     "CoreAttentionFromDotProductAttention",
     "CoreAttentionInterface",
+    "EhProjBuilder",
+    "EhProjFromColumnParallelLinear",
+    "EhProjFromInferenceColumnParallelLinear",
+    "EhProjFromTEColumnParallelLinear",
+    "EhProjInterface",
     "LayerNormBuilder",
+    "LayerNormFromFusedLayerNorm",
     "LayerNormFromIdentityOp",
     "LayerNormFromL2Norm",
+    "LayerNormFromTENorm",
     "LayerNormFromWrappedTorchNorm",
     "LayerNormInterface",
     "LinearFc1Builder",
@@ -89,7 +121,16 @@ __all__ = [
     "MlpBuilder",
     "MlpFromMLP",
     "MlpInterface",
+    "MtpLayerBuilder",
+    "MtpLayerFromMultiTokenPredictionLayer",
+    "MtpLayerInterface",
+    "MtpModelLayerBuilder",
+    "MtpModelLayerFromTransformerLayer",
+    "MtpModelLayerInterface",
     "TEActivationFunctionBuilder",
     "TEActivationFunctionInterface",
+    "TransformerBlockLayerBuilder",
+    "TransformerBlockLayerFromTransformerLayer",
+    "TransformerBlockLayerInterface",
     "get_gpt_layer_local_spec",
 ]

@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 22cb05f1f1349f3998f626f47c2c3993
+# Input hash: c3a76b8d91a34d8ba3bdae947f85cc31
 """Typed layer-spec factories for GPT models, assembled from the generated adapters."""
 
 from megatron.core.transformer.attention import SelfAttentionSubmodules
