@@ -427,7 +427,10 @@ class _MethodAnalysis:
         if not isinstance(target, ast.Name):
             return False
         name = target.id
-        if _is_submodules_object(value, self.submodules_names) and name not in self.submodules_names:
+        if (
+            _is_submodules_object(value, self.submodules_names)
+            and name not in self.submodules_names
+        ):
             self.submodules_names.add(name)
             return True
         if self.is_slot(value) and name not in self.aliases:
@@ -523,9 +526,10 @@ class _MethodAnalysis:
                                     keys.add(key.value)
                                 else:
                                     problems.append(f"**{name}: non-literal key")
-                        elif isinstance(node.value, ast.Call) and _last_name(
-                            node.value.func
-                        ) == "dict":
+                        elif (
+                            isinstance(node.value, ast.Call)
+                            and _last_name(node.value.func) == "dict"
+                        ):
                             keys.update(k.arg for k in node.value.keywords if k.arg)
                             if node.value.args:
                                 problems.append(f"**{name}: dict(...) with positional arguments")
@@ -563,8 +567,10 @@ class _MethodAnalysis:
         for node in self.nodes:
             if not isinstance(node, ast.Call):
                 continue
-            if _last_name(node.func) == "build_module" and node.args and self.is_buildable(
-                node.args[0]
+            if (
+                _last_name(node.func) == "build_module"
+                and node.args
+                and self.is_buildable(node.args[0])
             ):
                 construction: Construction = "build_module"
                 args = node.args[1:]

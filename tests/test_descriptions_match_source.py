@@ -127,9 +127,7 @@ def _takes(parent: src.ClassRef, dataclass_name: str) -> bool:
     annotated with it, or `self.submodules = f(...)` where module-level `f` returns it
     (TransformerBlock and MultiTokenPredictionBlock take `spec` and convert it that way)."""
     for cls in (parent, *src.base_classes(parent)):
-        functions = {
-            n.name: n for n in src.parse(cls.path).body if isinstance(n, ast.FunctionDef)
-        }
+        functions = {n.name: n for n in src.parse(cls.path).body if isinstance(n, ast.FunctionDef)}
         for init in cls.node.body:
             if not (isinstance(init, ast.FunctionDef) and init.name == "__init__"):
                 continue
@@ -171,7 +169,9 @@ def test_described_slots_are_upstream_slots_each_described_once(
     problems: list[str] = []
     for described in DESCRIBED:
         dataclass_ref = src.resolve_dotted(described.submodules)
-        key = f"{dataclass_ref.qualname if dataclass_ref else described.submodules}.{described.name}"
+        key = (
+            f"{dataclass_ref.qualname if dataclass_ref else described.submodules}.{described.name}"
+        )
         if key not in UPSTREAM_BY_KEY:
             problems.append(f"{described.label}: not a slot upstream ({key})")
         elif key in seen:
@@ -205,21 +205,14 @@ def test_upstream_typed_is_true_exactly_when_upstream_annotates_a_builder_protoc
         )
 
 
-def _admits_none(annotation: ast.expr) -> bool:
-    return any(
-        (isinstance(n, ast.Constant) and n.value is None)
-        or (isinstance(n, ast.Name) and n.id == "Optional")
-        for n in ast.walk(annotation)
-    )
-
-
 @pytest.mark.parametrize("described", DESCRIBED, ids=_IDS)
 def test_default_is_upstreams_field_default(described: DescribedSlot) -> None:
     """A recorded default equals upstream's; no default is recorded where upstream has none.
 
     One exception: upstream writes a no-op default (`= None` on 25 fields annotated
-    `Union[ModuleSpec, type]`, or `= IdentityOp` where the parent cannot use IdentityOp, as in
-    GatedDeltaNet's projections) on slots that need a real implementation. A description that
+    `Union[ModuleSpec, type]` and on the `layer_specs` lists, or `= IdentityOp` where the parent
+    cannot use IdentityOp, as in GatedDeltaNet's projections) on slots that need a real
+    implementation. A description that
     treats such a slot as required (not optional, no placeholder) may omit that default, so the
     typed constructor demands a value; one that marks it optional must record it.
     """
@@ -228,15 +221,14 @@ def test_default_is_upstreams_field_default(described: DescribedSlot) -> None:
     claimed = described.data.get("default")
     actual = upstream.default_text
     if claimed is not None:
-        assert actual is not None, (
-            f"{described.label}: default {claimed!r}, upstream's field has none ({where})"
-        )
-        assert _normalized(claimed) == actual, (
-            f"{described.label}: default {claimed!r}, upstream `= {actual}` ({where})"
-        )
+        assert (
+            actual is not None
+        ), f"{described.label}: default {claimed!r}, upstream's field has none ({where})"
+        assert (
+            _normalized(claimed) == actual
+        ), f"{described.label}: default {claimed!r}, upstream `= {actual}` ({where})"
     elif actual is not None:
-        placeholder_none = actual == "None" and not _admits_none(upstream.annotation)
-        no_op = placeholder_none or actual == "IdentityOp"
+        no_op = actual in ("None", "IdentityOp")
         required = not described.data.get("optional", False)
         assert no_op and required and "placeholder" not in described.data, (
             f"{described.label}: no default recorded, upstream "
@@ -313,17 +305,15 @@ def test_builder_matches_the_parents_call_sites(described: DescribedSlot) -> Non
     if described.data.get("source") == "hardcoded":
         assert not summary.sites, f"{context}: source is hardcoded but the parent builds the spec"
         return
-    assert summary.sites, (
-        f"{context}: no call site found in {', '.join(found.searched)} or their subclasses"
-    )
+    assert (
+        summary.sites
+    ), f"{context}: no call site found in {', '.join(found.searched)} or their subclasses"
     assert not summary.unresolved, f"{context}: arguments not analysed: {summary.unresolved}"
     if builder_name not in BUILDERS:
         pytest.fail(f"{context}: builder {builder_name!r} is not described in any file")
     builder_file, builder = BUILDERS[builder_name]
     differences = _builder_differences(builder, summary)
-    assert not differences, f"{context}, builder in {builder_file}:\n  " + "\n  ".join(
-        differences
-    )
+    assert not differences, f"{context}, builder in {builder_file}:\n  " + "\n  ".join(differences)
 
 
 # --- 4. every upstream slot ------------------------------------------------------------------

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from generator.errors import DescriptionErrors
+from generator.load import load_descriptions
+from generator.model import build_model
 from generator.pipeline import generate_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,65 +91,6 @@ def test_null_is_refused_in_a_slot_that_is_not_optional(schemas: Path) -> None:
     assert any("slot 'input_layernorm' is not optional" in e for e in _errors(schemas))
 
 
-ROADMAP_BLOCK: Description = {
-    "module": "transformer_block",
-    "doc": "TransformerBlockSubmodules: a list-valued slot and an optional one.",
-    "imports": {
-        "TransformerConfig": "megatron.core.transformer.transformer_config.TransformerConfig",
-        "TransformerBlock": "megatron.core.transformer.transformer_block.TransformerBlock",
-        "TransformerBlockSubmodules": "megatron.core.transformer.transformer_block.TransformerBlockSubmodules",
-        "Tensor": "torch.Tensor",
-    },
-    "interfaces": [
-        {
-            "name": "LayerInterface",
-            "doc": "A layer of the block.",
-            "methods": [
-                {
-                    "name": "forward",
-                    "doc": "Applies the layer.",
-                    "parameters": [
-                        {"name": "hidden_states", "kind": "positional_or_keyword", "type": "Tensor"}
-                    ],
-                    "returns": "tuple[Tensor, Tensor | None]",
-                }
-            ],
-        }
-    ],
-    "builders": [
-        {
-            "name": "LayerBuilder",
-            "doc": "How TransformerBlock builds each layer.",
-            "construction": "build_module",
-            "returns": "LayerInterface",
-            "parameters": [
-                {"name": "config", "kind": "keyword", "type": "TransformerConfig"},
-                {"name": "layer_number", "kind": "keyword", "type": "int"},
-            ],
-            "implementations": [],
-        }
-    ],
-    "parent": {
-        "class": "TransformerBlock",
-        "submodules": "TransformerBlockSubmodules",
-        "slots": [
-            {
-                "name": "layer_specs",
-                "builder": "LayerBuilder",
-                "multiplicity": "list",
-                "optional": True,
-                "doc": "One spec per layer.",
-            },
-            {
-                "name": "layer_norm",
-                "builder": "LayerNormBuilder",
-                "optional": True,
-                "doc": "Final norm.",
-            },
-        ],
-    },
-}
-
 ROADMAP_HYBRID: Description = {
     "module": "hybrid_block",
     "doc": "HybridStack builds its final norm itself.",
@@ -173,27 +116,37 @@ ROADMAP_HYBRID: Description = {
 
 
 def test_format_describes_list_optional_hardcoded_and_te_only_slots(schemas: Path) -> None:
-    def add_te_norm(data: Description) -> None:
-        implementations = _builder(data, "LayerNormBuilder")["implementations"]
-        if any(i["object"] == "TENorm" for i in implementations):
-            return  # the description itself already has the TE-only implementation
-        data["imports"]["TENorm"] = "megatron.core.extensions.transformer_engine.TENorm"
-        implementations.append(
-            {
-                "object": "TENorm",
-                "construction": "class",
-                "requires": "transformer_engine",
-                "doc": "Transformer Engine's LayerNorm/RMSNorm.",
-                "arguments": {"config": "pass", "hidden_size": "pass", "eps": "pass"},
-            }
-        )
-
-    _edit(schemas, "layer_norm.json", add_te_norm)
-    (schemas / "megatron_core" / "transformer_block.json").write_text(json.dumps(ROADMAP_BLOCK))
+    # List, optional and TE-only slots are described for real (TransformerBlockSubmodules,
+    # MultiTokenPredictionBlockSubmodules, TENorm); a hardcoded one is still only a roadmap.
     (schemas / "megatron_core" / "hybrid_block.json").write_text(json.dumps(ROADMAP_HYBRID))
+    descriptions = {
+        d.module: d
+        for d in (build_model(loaded) for loaded in load_descriptions(schemas, schemas.parent))
+    }
+    block = descriptions["transformer_block"].parent
+    assert block is not None
+    slots = {slot.name: slot for slot in block.slots}
+    assert slots["layer_specs"].is_list and not slots["layer_specs"].optional
+    assert slots["layer_norm"].optional and not slots["layer_norm"].is_list
+    mtp_block = descriptions["multi_token_prediction_block"].parent
+    assert mtp_block is not None and [s.is_list for s in mtp_block.slots] == [True]
+    [te_norm] = [
+        i
+        for b in descriptions["layer_norm"].builders
+        if b.name == "LayerNormBuilder"
+        for i in b.implementations
+        if i.object == "TENorm"
+    ]
+    assert te_norm.requires == "transformer_engine"
+    hybrid = descriptions["hybrid_block"].parent
+    assert hybrid is not None and hybrid.slots[0].hardcoded == "TENorm"
+
     files = generate_files(schemas, schemas.parent)
     generated = {path.name: text for path, text in files.items()}
-    assert "class LayerBuilder(Protocol):" in generated["transformer_block.py"]
+    assert "class TransformerBlockLayerBuilder(Protocol):" in generated["transformer_block.py"]
+    assert "class TransformerBlockLayerFromTransformerLayer(ModuleSpec):" in (
+        generated["transformer_block.py"]
+    )
     assert "class LayerNormFromTENorm:" in generated["layer_norm.py"]
     assert "hybrid_block.py" not in generated  # it describes slots only: no code to generate
 

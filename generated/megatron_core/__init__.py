@@ -10,8 +10,11 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
+#   schemas/megatron_core/multi_token_prediction_block.json
+#   schemas/megatron_core/multi_token_prediction_layer.json
+#   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 0cbc105b1c41fd6bff9127ccf3a24b93
+# Input hash: 532a40e3921e82af34acb07194c7fcaa
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .attention import (
@@ -126,6 +129,29 @@ from .moe import (
     SharedExpertsInterface,
     mo_e_submodules,
 )
+from .multi_token_prediction_block import (
+    MtpLayerBuilder,
+    MtpLayerFromMultiTokenPredictionLayer,
+    MtpLayerInterface,
+    multi_token_prediction_block_submodules,
+)
+from .multi_token_prediction_layer import (
+    EhProjBuilder,
+    EhProjFromColumnParallelLinear,
+    EhProjFromInferenceColumnParallelLinear,
+    EhProjFromTEColumnParallelLinear,
+    EhProjInterface,
+    MtpModelLayerBuilder,
+    MtpModelLayerFromTransformerLayer,
+    MtpModelLayerInterface,
+    multi_token_prediction_layer_submodules,
+)
+from .transformer_block import (
+    TransformerBlockLayerBuilder,
+    TransformerBlockLayerFromTransformerLayer,
+    TransformerBlockLayerInterface,
+    transformer_block_submodules,
+)
 from .transformer_layer import (
     AttentionBuilder,
     AttentionFromSelfAttention,
@@ -151,6 +177,11 @@ __all__ = [
     "CoreAttentionFromDotProductAttention",
     "CoreAttentionFromTEDotProductAttention",
     "CoreAttentionInterface",
+    "EhProjBuilder",
+    "EhProjFromColumnParallelLinear",
+    "EhProjFromInferenceColumnParallelLinear",
+    "EhProjFromTEColumnParallelLinear",
+    "EhProjInterface",
     "ExpertsBuilder",
     "ExpertsFromInferenceGroupedMLP",
     "ExpertsFromSequentialMLP",
@@ -215,6 +246,12 @@ __all__ = [
     "MlpFromTEFusedMLP",
     "MlpFromTEFusedMLPWithGroupedLinear",
     "MlpInterface",
+    "MtpLayerBuilder",
+    "MtpLayerFromMultiTokenPredictionLayer",
+    "MtpLayerInterface",
+    "MtpModelLayerBuilder",
+    "MtpModelLayerFromTransformerLayer",
+    "MtpModelLayerInterface",
     "OutProjBuilder",
     "OutProjFromInferenceRowParallelLinear",
     "OutProjFromRowParallelLinear",
@@ -230,6 +267,9 @@ __all__ = [
     "SharedExpertsInterface",
     "TEActivationFunctionBuilder",
     "TEActivationFunctionInterface",
+    "TransformerBlockLayerBuilder",
+    "TransformerBlockLayerFromTransformerLayer",
+    "TransformerBlockLayerInterface",
     "cross_attention_submodules",
     "ds_attention_submodules",
     "dsa_indexer_submodules",
@@ -238,6 +278,9 @@ __all__ = [
     "grouped_mlp_submodules",
     "mlp_submodules",
     "mo_e_submodules",
+    "multi_token_prediction_block_submodules",
+    "multi_token_prediction_layer_submodules",
     "self_attention_submodules",
+    "transformer_block_submodules",
     "transformer_layer_submodules",
 ]

@@ -10,8 +10,11 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
+#   schemas/megatron_core/multi_token_prediction_block.json
+#   schemas/megatron_core/multi_token_prediction_layer.json
+#   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 0cbc105b1c41fd6bff9127ccf3a24b93
+# Input hash: 532a40e3921e82af34acb07194c7fcaa
 """Run-time checks for slot values that megatron hands to `build_module`.
 
 Upstream annotates most such fields as `ModuleSpec | type`; a Builder-typed value is checked once,
