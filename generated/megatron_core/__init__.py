@@ -4,8 +4,9 @@
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
+#   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 22cb05f1f1349f3998f626f47c2c3993
+# Input hash: 9d7f1a79ae06393346a0791a78cf6a29
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .attention import (
@@ -46,6 +47,27 @@ from .mlp import (
     TEActivationFunctionBuilder,
     TEActivationFunctionInterface,
 )
+from .multi_latent_attention import (
+    LayerNormFromFusedLayerNorm,
+    LinearDownProjBuilder,
+    LinearQProjBuilder,
+    LinearQProjFromColumnParallelLinear,
+    LinearQProjFromInferenceColumnParallelLinear,
+    LinearQProjFromInferenceLayerNormColumnParallelLinear,
+    LinearQProjFromTEColumnParallelLinear,
+    LinearQProjFromTELayerNormColumnParallelLinear,
+    LinearQkvDownProjBuilder,
+    LinearUpProjBuilder,
+    LinearUpProjFromColumnParallelLinear,
+    LinearUpProjFromInferenceColumnParallelLinear,
+    LinearUpProjFromInferenceLayerNormColumnParallelLinear,
+    LinearUpProjFromTEColumnParallelLinear,
+    LinearUpProjFromTELayerNormColumnParallelLinear,
+    MLACoreAttentionBuilder,
+    MLACoreAttentionFromTEDotProductAttention,
+    MLACoreAttentionInterface,
+    MLALinearInterface,
+)
 from .transformer_layer import (
     AttentionBuilder,
     AttentionFromSelfAttention,
@@ -70,10 +92,12 @@ __all__ = [
     "CoreAttentionFromDotProductAttention",
     "CoreAttentionInterface",
     "LayerNormBuilder",
+    "LayerNormFromFusedLayerNorm",
     "LayerNormFromIdentityOp",
     "LayerNormFromL2Norm",
     "LayerNormFromWrappedTorchNorm",
     "LayerNormInterface",
+    "LinearDownProjBuilder",
     "LinearFc1Builder",
     "LinearFc1FromColumnParallelLinear",
     "LinearFc1Interface",
@@ -83,9 +107,26 @@ __all__ = [
     "LinearProjBuilder",
     "LinearProjFromRowParallelLinear",
     "LinearProjInterface",
+    "LinearQProjBuilder",
+    "LinearQProjFromColumnParallelLinear",
+    "LinearQProjFromInferenceColumnParallelLinear",
+    "LinearQProjFromInferenceLayerNormColumnParallelLinear",
+    "LinearQProjFromTEColumnParallelLinear",
+    "LinearQProjFromTELayerNormColumnParallelLinear",
     "LinearQkvBuilder",
+    "LinearQkvDownProjBuilder",
     "LinearQkvFromColumnParallelLinear",
     "LinearQkvInterface",
+    "LinearUpProjBuilder",
+    "LinearUpProjFromColumnParallelLinear",
+    "LinearUpProjFromInferenceColumnParallelLinear",
+    "LinearUpProjFromInferenceLayerNormColumnParallelLinear",
+    "LinearUpProjFromTEColumnParallelLinear",
+    "LinearUpProjFromTELayerNormColumnParallelLinear",
+    "MLACoreAttentionBuilder",
+    "MLACoreAttentionFromTEDotProductAttention",
+    "MLACoreAttentionInterface",
+    "MLALinearInterface",
     "MlpBuilder",
     "MlpFromMLP",
     "MlpInterface",

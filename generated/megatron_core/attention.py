@@ -132,7 +132,7 @@ class CoreAttentionBuilder(Protocol):
 class LinearProjBuilder(Protocol):
     """Protocol for building linear_proj layers.
 
-    Slots: SelfAttentionSubmodules.linear_proj.
+    Slots: MLASelfAttentionSubmodules.linear_proj, SelfAttentionSubmodules.linear_proj.
 
     Matches upstream's megatron.core.transformer.attention.LinearProjBuilder, plus name:
     Attention.__init__ passes name= to linear_proj, which upstream's Protocol does not declare
@@ -231,7 +231,8 @@ class LinearProjFromRowParallelLinear:
     """LinearProjBuilder that builds RowParallelLinear: Linear layer with its input dimension
     split across tensor-parallel ranks.
 
-    Slots: SelfAttentionSubmodules.linear_proj. The parent builds it with a direct call.
+    Slots: MLASelfAttentionSubmodules.linear_proj, SelfAttentionSubmodules.linear_proj. The
+    parent builds it with a direct call.
 
     Arguments: input_size=query_projection_size; output_size=hidden_size.
     """

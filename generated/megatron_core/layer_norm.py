@@ -36,7 +36,8 @@ class LayerNormBuilder(Protocol):
     """How parents build a normalization: TransformerLayer for its three layer norms,
     SelfAttention for q_layernorm and k_layernorm (with the per-head size as hidden_size).
 
-    Slots: SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
     TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm.
@@ -54,7 +55,8 @@ class LayerNormFromWrappedTorchNorm:
     """LayerNormBuilder that builds WrappedTorchNorm: torch.nn.LayerNorm or torch.nn.RMSNorm,
     chosen by config.normalization.
 
-    Slots: SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
     TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
@@ -71,7 +73,8 @@ class LayerNormFromL2Norm:
     """LayerNormBuilder that builds L2Norm: L2 normalization over the last dimension (used for
     qk_l2_norm).
 
-    Slots: SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
     TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
@@ -90,7 +93,8 @@ class LayerNormFromL2Norm:
 class LayerNormFromIdentityOp:
     """LayerNormBuilder that builds IdentityOp: No normalization: returns its input unchanged.
 
-    Slots: SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
     TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
