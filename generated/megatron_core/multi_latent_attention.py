@@ -101,7 +101,8 @@ class LinearQProjBuilder(Protocol):
     slot is None, or the backend's column_parallel_layer_norm_linear() when qk_layernorm and
     the slot is not that fused class.
 
-    Slots: MLASelfAttentionSubmodules.linear_q_proj.
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_q_proj,
+    MLASelfAttentionSubmodules.linear_q_proj.
     """
 
     def __call__(
@@ -128,7 +129,9 @@ class LinearDownProjBuilder(Protocol):
     ColumnParallelLinear]` and raises ValueError for anything else, so only these bare classes
     work (a ModuleSpec, including every adapter below, is rejected).
 
-    Slots: MLASelfAttentionSubmodules.linear_kv_down_proj,
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_kv_down_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_down_proj,
+    MLASelfAttentionSubmodules.linear_kv_down_proj,
     MLASelfAttentionSubmodules.linear_q_down_proj.
     """
 
@@ -188,8 +191,9 @@ class LinearUpProjBuilder(Protocol):
     tp_group=pg_collection.tp). The built value is what QKNormConfigResolver picks (the slot,
     the backend default when None, or the backend's fused norm+linear under qk_layernorm).
 
-    Slots: MLASelfAttentionSubmodules.linear_kv_up_proj,
-    MLASelfAttentionSubmodules.linear_q_up_proj.
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj,
+    MLASelfAttentionSubmodules.linear_kv_up_proj, MLASelfAttentionSubmodules.linear_q_up_proj.
     """
 
     def __call__(
@@ -237,8 +241,9 @@ class LinearQProjFromColumnParallelLinear(ModuleSpec):
     """LinearQProjBuilder that builds ColumnParallelLinear: Linear layer with its output
     dimension split across tensor-parallel ranks.
 
-    Slots: MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with
-    build_module(spec, ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_q_proj,
+    MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with build_module(spec,
+    ...).
     """
 
     def __init__(self) -> None:
@@ -280,8 +285,9 @@ class LinearQProjFromTEColumnParallelLinear(ModuleSpec):
     """LinearQProjBuilder that builds TEColumnParallelLinear: Transformer Engine Linear, column-
     parallel.
 
-    Slots: MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with
-    build_module(spec, ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_q_proj,
+    MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with build_module(spec,
+    ...).
     """
 
     def __init__(self) -> None:
@@ -323,8 +329,9 @@ class LinearQProjFromTELayerNormColumnParallelLinear(ModuleSpec):
     """LinearQProjBuilder that builds TELayerNormColumnParallelLinear: Transformer Engine
     LayerNormLinear: a norm fused with a column-parallel linear.
 
-    Slots: MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with
-    build_module(spec, ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_q_proj,
+    MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with build_module(spec,
+    ...).
     """
 
     def __init__(self) -> None:
@@ -366,8 +373,9 @@ class LinearQProjFromInferenceColumnParallelLinear(ModuleSpec):
     """LinearQProjBuilder that builds InferenceColumnParallelLinear: Inference-optimized
     TEColumnParallelLinear (InferenceSpecProvider).
 
-    Slots: MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with
-    build_module(spec, ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_q_proj,
+    MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with build_module(spec,
+    ...).
     """
 
     def __init__(self) -> None:
@@ -409,8 +417,9 @@ class LinearQProjFromInferenceLayerNormColumnParallelLinear(ModuleSpec):
     """LinearQProjBuilder that builds InferenceLayerNormColumnParallelLinear: Inference-optimized
     TELayerNormColumnParallelLinear (InferenceSpecProvider).
 
-    Slots: MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with
-    build_module(spec, ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_q_proj,
+    MLASelfAttentionSubmodules.linear_q_proj. The parent builds it with build_module(spec,
+    ...).
     """
 
     def __init__(self) -> None:
@@ -452,9 +461,10 @@ class LinearUpProjFromColumnParallelLinear(ModuleSpec):
     """LinearUpProjBuilder that builds ColumnParallelLinear: Linear layer with its output
     dimension split across tensor-parallel ranks.
 
-    Slots: MLASelfAttentionSubmodules.linear_kv_up_proj,
-    MLASelfAttentionSubmodules.linear_q_up_proj. The parent builds it with build_module(spec,
-    ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj,
+    MLASelfAttentionSubmodules.linear_kv_up_proj, MLASelfAttentionSubmodules.linear_q_up_proj.
+    The parent builds it with build_module(spec, ...).
     """
 
     def __init__(self) -> None:
@@ -498,9 +508,10 @@ class LinearUpProjFromTEColumnParallelLinear(ModuleSpec):
     """LinearUpProjBuilder that builds TEColumnParallelLinear: Transformer Engine Linear, column-
     parallel.
 
-    Slots: MLASelfAttentionSubmodules.linear_kv_up_proj,
-    MLASelfAttentionSubmodules.linear_q_up_proj. The parent builds it with build_module(spec,
-    ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj,
+    MLASelfAttentionSubmodules.linear_kv_up_proj, MLASelfAttentionSubmodules.linear_q_up_proj.
+    The parent builds it with build_module(spec, ...).
     """
 
     def __init__(self) -> None:
@@ -544,9 +555,10 @@ class LinearUpProjFromTELayerNormColumnParallelLinear(ModuleSpec):
     """LinearUpProjBuilder that builds TELayerNormColumnParallelLinear: Transformer Engine
     LayerNormLinear: a norm fused with a column-parallel linear.
 
-    Slots: MLASelfAttentionSubmodules.linear_kv_up_proj,
-    MLASelfAttentionSubmodules.linear_q_up_proj. The parent builds it with build_module(spec,
-    ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj,
+    MLASelfAttentionSubmodules.linear_kv_up_proj, MLASelfAttentionSubmodules.linear_q_up_proj.
+    The parent builds it with build_module(spec, ...).
     """
 
     def __init__(self) -> None:
@@ -590,9 +602,10 @@ class LinearUpProjFromInferenceColumnParallelLinear(ModuleSpec):
     """LinearUpProjBuilder that builds InferenceColumnParallelLinear: Inference-optimized
     TEColumnParallelLinear (InferenceSpecProvider).
 
-    Slots: MLASelfAttentionSubmodules.linear_kv_up_proj,
-    MLASelfAttentionSubmodules.linear_q_up_proj. The parent builds it with build_module(spec,
-    ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj,
+    MLASelfAttentionSubmodules.linear_kv_up_proj, MLASelfAttentionSubmodules.linear_q_up_proj.
+    The parent builds it with build_module(spec, ...).
     """
 
     def __init__(self) -> None:
@@ -636,9 +649,10 @@ class LinearUpProjFromInferenceLayerNormColumnParallelLinear(ModuleSpec):
     """LinearUpProjBuilder that builds InferenceLayerNormColumnParallelLinear: Inference-
     optimized TELayerNormColumnParallelLinear (InferenceSpecProvider).
 
-    Slots: MLASelfAttentionSubmodules.linear_kv_up_proj,
-    MLASelfAttentionSubmodules.linear_q_up_proj. The parent builds it with build_module(spec,
-    ...).
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj,
+    MLASelfAttentionSubmodules.linear_kv_up_proj, MLASelfAttentionSubmodules.linear_q_up_proj.
+    The parent builds it with build_module(spec, ...).
     """
 
     def __init__(self) -> None:
