@@ -153,7 +153,8 @@ class CoreAttentionBuilder(Protocol):
 class LinearProjBuilder(Protocol):
     """Protocol for building linear_proj layers.
 
-    Slots: CrossAttentionSubmodules.linear_proj, SelfAttentionSubmodules.linear_proj.
+    Slots: CrossAttentionSubmodules.linear_proj, MLASelfAttentionSubmodules.linear_proj,
+    SelfAttentionSubmodules.linear_proj.
 
     Matches upstream's megatron.core.transformer.attention.LinearProjBuilder, plus name:
     Attention.__init__ passes name= to linear_proj, which upstream's Protocol does not declare
@@ -375,8 +376,8 @@ class LinearProjFromRowParallelLinear:
     """LinearProjBuilder that builds RowParallelLinear: Linear layer with its input dimension
     split across tensor-parallel ranks.
 
-    Slots: CrossAttentionSubmodules.linear_proj, SelfAttentionSubmodules.linear_proj. The
-    parent builds it with a direct call.
+    Slots: CrossAttentionSubmodules.linear_proj, MLASelfAttentionSubmodules.linear_proj,
+    SelfAttentionSubmodules.linear_proj. The parent builds it with a direct call.
 
     Arguments: input_size=query_projection_size; output_size=hidden_size.
     """
@@ -417,8 +418,8 @@ class LinearProjFromTERowParallelLinear:
     """LinearProjBuilder that builds TERowParallelLinear: Transformer Engine linear layer, row-
     parallel like RowParallelLinear (TESpecProvider.row_parallel_linear).
 
-    Slots: CrossAttentionSubmodules.linear_proj, SelfAttentionSubmodules.linear_proj. The
-    parent builds it with a direct call.
+    Slots: CrossAttentionSubmodules.linear_proj, MLASelfAttentionSubmodules.linear_proj,
+    SelfAttentionSubmodules.linear_proj. The parent builds it with a direct call.
 
     Arguments: input_size=query_projection_size; output_size=hidden_size.
     """
@@ -463,8 +464,8 @@ class LinearProjFromInferenceRowParallelLinear:
     """LinearProjBuilder that builds InferenceRowParallelLinear: Inference-optimized
     TERowParallelLinear (InferenceSpecProvider.row_parallel_linear).
 
-    Slots: CrossAttentionSubmodules.linear_proj, SelfAttentionSubmodules.linear_proj. The
-    parent builds it with a direct call.
+    Slots: CrossAttentionSubmodules.linear_proj, MLASelfAttentionSubmodules.linear_proj,
+    SelfAttentionSubmodules.linear_proj. The parent builds it with a direct call.
 
     Arguments: input_size=query_projection_size; output_size=hidden_size.
     """

@@ -40,10 +40,11 @@ class LayerNormBuilder(Protocol):
     """How parents build a normalization: TransformerLayer for its three layer norms,
     SelfAttention for q_layernorm and k_layernorm (with the per-head size as hidden_size).
 
-    Slots: MultiTokenPredictionLayerSubmodules.enorm,
-    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
-    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
-    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
+    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
+    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
+    TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm.
 
@@ -60,10 +61,11 @@ class LayerNormFromWrappedTorchNorm:
     """LayerNormBuilder that builds WrappedTorchNorm: torch.nn.LayerNorm or torch.nn.RMSNorm,
     chosen by config.normalization.
 
-    Slots: MultiTokenPredictionLayerSubmodules.enorm,
-    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
-    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
-    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
+    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
+    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
+    TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
     """
@@ -79,10 +81,11 @@ class LayerNormFromL2Norm:
     """LayerNormBuilder that builds L2Norm: L2 normalization over the last dimension (used for
     qk_l2_norm).
 
-    Slots: MultiTokenPredictionLayerSubmodules.enorm,
-    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
-    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
-    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
+    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
+    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
+    TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
 
@@ -100,10 +103,11 @@ class LayerNormFromL2Norm:
 class LayerNormFromIdentityOp:
     """LayerNormBuilder that builds IdentityOp: No normalization: returns its input unchanged.
 
-    Slots: MultiTokenPredictionLayerSubmodules.enorm,
-    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
-    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
-    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
+    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
+    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
+    TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
     """
@@ -119,10 +123,11 @@ class LayerNormFromTENorm:
     """LayerNormBuilder that builds TENorm: Transformer Engine LayerNorm or RMSNorm, chosen by
     config.normalization (TESpecProvider/InferenceSpecProvider.layer_norm).
 
-    Slots: MultiTokenPredictionLayerSubmodules.enorm,
-    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
-    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
-    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
+    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
+    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
+    TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
 
@@ -147,10 +152,11 @@ class LayerNormFromFusedLayerNorm:
     installed; TESpecProvider.layer_norm(for_qk=True) before TE 1.9). Imports without apex;
     needs apex to build.
 
-    Slots: MultiTokenPredictionLayerSubmodules.enorm,
-    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
-    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
-    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
+    Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
+    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
+    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
+    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
+    TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
     """
