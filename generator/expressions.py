@@ -1,8 +1,8 @@
 """Checks the Python expressions a description may contain, with `ast`.
 
 Type expressions allow names, dotted attributes, subscripts, `|`, None, `...` and literals
-inside `Literal[...]`; value expressions (defaults, fixed values) allow literals and imported
-names with their attributes. Nothing is evaluated: the checked tree is unparsed, so the
+inside `Literal[...]`; value expressions (defaults, fixed values) allow literals and names with
+their attributes; conditions (in spec factories) add not/and/or and comparisons. Nothing is evaluated: the checked tree is unparsed, so the
 generated code holds exactly what was checked.
 """
 
@@ -39,6 +39,20 @@ def check_value_expression(text: str) -> CheckedExpression:
     tree = _parse(text)
     names: set[str] = set()
     _check_value_node(tree.body, names)
+    return CheckedExpression(ast.unparse(tree), frozenset(names))
+
+
+def check_condition_expression(
+    text: str, predicates: frozenset[str] = frozenset()
+) -> CheckedExpression:
+    """Validates a condition such as `num_experts is not None and not qk_l2_norm`.
+
+    `predicates` may be called with literal arguments (`te_at_least('1.9.0')`); they count as
+    names of the expression.
+    """
+    tree = _parse(text)
+    names: set[str] = set()
+    _check_condition_node(tree.body, names, predicates)
     return CheckedExpression(ast.unparse(tree), frozenset(names))
 
 
@@ -105,6 +119,33 @@ def _check_value_node(node: ast.expr, names: set[str]) -> None:
             names.add(_dotted_root(node, "value expression"))
         case _:
             raise _forbidden(node, "value expression")
+
+
+_COMPARISONS = (ast.Eq, ast.NotEq, ast.Is, ast.IsNot, ast.In, ast.NotIn)
+
+
+def _check_condition_node(node: ast.expr, names: set[str], predicates: frozenset[str]) -> None:
+    match node:
+        case ast.BoolOp(values=values):
+            for value in values:
+                _check_condition_node(value, names, predicates)
+        case ast.UnaryOp(op=ast.Not(), operand=operand):
+            _check_condition_node(operand, names, predicates)
+        case ast.Compare(left=left, ops=ops, comparators=comparators) if all(
+            isinstance(op, _COMPARISONS) for op in ops
+        ):
+            for operand in (left, *comparators):
+                _check_condition_node(operand, names, predicates)
+        case ast.Call(func=ast.Name(id=name), args=args, keywords=[]) if name in predicates:
+            names.add(name)
+            for argument in args:
+                if not isinstance(argument, ast.Constant):
+                    raise _forbidden(argument, "predicate argument")
+        case ast.Tuple(elts=items) | ast.List(elts=items):
+            for item in items:
+                _check_value_node(item, names)
+        case _:
+            _check_value_node(node, names)
 
 
 def _dotted_root(node: ast.Attribute, what: str) -> str:

@@ -185,7 +185,7 @@ class Parent:
 class AdapterValue:
     adapter: str
     fixed: tuple[tuple[str, str], ...]
-    submodules: "SubmodulesValue | None"
+    submodules: "SpecValue"  # None: the implementation takes none
     location: Location
 
 
@@ -197,7 +197,32 @@ class ChoiceValue:
     location: Location
 
 
-type SpecValue = AdapterValue | ChoiceValue | None
+@dataclass(frozen=True)
+class CallValue:
+    """A call of a generated factory or run-time helper; arguments are expressions or values."""
+
+    target: str
+    arguments: tuple[tuple[str, "str | SpecValue"], ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class ExpressionValue:
+    """A value expression over imports and the factory's parameters."""
+
+    text: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class ListValue:
+    items: tuple["SpecValue", ...]
+    location: Location
+
+
+type SpecValue = (
+    AdapterValue | ChoiceValue | CallValue | ExpressionValue | ListValue | "SubmodulesValue" | None
+)
 
 
 @dataclass(frozen=True)
@@ -208,13 +233,32 @@ class SubmodulesValue:
     location: Location
 
 
+class CheckKind(Enum):
+    ASSERTION = "AssertionError"
+    VALUE = "ValueError"
+    NOT_IMPLEMENTED = "NotImplementedError"
+    WARNING = "UserWarning"
+
+
+@dataclass(frozen=True)
+class Check:
+    """An upfront check of a factory's arguments: raise or warn when the condition holds."""
+
+    condition: str
+    kind: CheckKind
+    message: str
+    location: Location
+
+
 @dataclass(frozen=True)
 class SpecFactory:
     name: str
     doc: str
     parameters: tuple[Parameter, ...]
-    module: str
-    submodules: SubmodulesValue
+    returns: str
+    checks: tuple[Check, ...]
+    lets: tuple[tuple[str, SpecValue], ...]  # derived values, in order
+    body: SpecValue
     location: Location
 
 
@@ -403,6 +447,21 @@ def _parent(data: dict[str, Any], at: _Locator) -> Parent:
 def _spec_value(data: dict[str, Any] | None, at: _Locator) -> SpecValue:
     if data is None:
         return None
+    if "parent" in data:
+        return _submodules_value(data, at)
+    if "call" in data:
+        arguments = tuple(
+            (name, value if isinstance(value, str) else _spec_value(value, at("arguments", name)))
+            for name, value in data.get("arguments", {}).items()
+        )
+        return CallValue(data["call"], arguments, at.location)
+    if "value" in data:
+        return ExpressionValue(data["value"], at.location)
+    if "list" in data:
+        return ListValue(
+            tuple(_spec_value(item, at("list", i)) for i, item in enumerate(data["list"])),
+            at.location,
+        )
     if "if" in data:
         return ChoiceValue(
             data["if"],
@@ -410,11 +469,10 @@ def _spec_value(data: dict[str, Any] | None, at: _Locator) -> SpecValue:
             _spec_value(data["else"], at("else")),
             at.location,
         )
-    submodules = data.get("submodules")
     return AdapterValue(
         adapter=data["adapter"],
         fixed=tuple(data.get("fixed", {}).items()),
-        submodules=_submodules_value(submodules, at("submodules")) if submodules else None,
+        submodules=_spec_value(data.get("submodules"), at("submodules")),
         location=at.location,
     )
 
@@ -437,7 +495,15 @@ def _spec(data: dict[str, Any], at: _Locator) -> SpecFactory:
         name=data["name"],
         doc=data["doc"],
         parameters=_parameters(data["parameters"], at("parameters")),
-        module=data["module"],
-        submodules=_submodules_value(data["submodules"], at("submodules")),
+        returns=data["returns"],
+        checks=tuple(
+            Check(item["when"], CheckKind(item["raise"]), item["message"], at("checks", i).location)
+            for i, item in enumerate(data.get("checks", []))
+        ),
+        lets=tuple(
+            (name, _spec_value(value, at("let", name)))
+            for name, value in data.get("let", {}).items()
+        ),
+        body=_spec_value(data["body"], at("body")),
         location=at.location,
     )

@@ -5,8 +5,24 @@ import re
 
 from generator.model import Builder, Implementation
 
-# The generated module of static run-time checks (templates/spec_values.py.j2).
+# The generated module of static run-time checks and helpers (templates/spec_values.py.j2).
 SUPPORT_MODULE = "spec_values"
+
+# Its helpers that spec factories may call (`{"call": ...}`).
+SUPPORT_FUNCTIONS = frozenset(
+    {
+        "layer_pattern_specs",
+        "last_layer_submodules",
+        "moe_layer_pattern",
+        "mtp_stage_layers",
+        "pipeline_stage_layers",
+        "te_at_least",
+        "te_grouped_linear_available",
+    }
+)
+
+# Its predicates that conditions may call with literal arguments.
+SUPPORT_PREDICATES = frozenset({"te_at_least", "te_grouped_linear_available"})
 
 # Attributes of megatron's ModuleSpec, which build_module-path adapters subclass.
 MODULE_SPEC_ATTRIBUTES = frozenset({"module", "params", "submodules", "metainfo"})
@@ -48,5 +64,7 @@ def is_valid_identifier(name: str) -> bool:
 
 
 def submodules_constructor_name(submodules: str) -> str:
-    """`MLASelfAttentionSubmodules` -> `mla_self_attention_submodules`."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", submodules).lower()
+    """`MLASelfAttentionSubmodules` -> `mla_self_attention_submodules`; `MoESubmodules` ->
+    `moe_submodules`."""
+    words = submodules.replace("MoE", "Moe")  # one word, as upstream spells it in snake case
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", words).lower()

@@ -8,7 +8,8 @@ from generator.load import load_descriptions
 from generator.model import build_model
 from generator.render import TEMPLATES, environment, render_module, render_package
 from generator.validate import validate
-from generator.view import SUPPORT_MODULE, build_views
+from generator.naming import SUPPORT_MODULE
+from generator.view import build_views
 
 GENERATOR_DIR = Path(__file__).resolve().parent
 OUTPUT_PACKAGE = Path("generated") / "megatron_core"

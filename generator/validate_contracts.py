@@ -164,6 +164,7 @@ class ContractChecker:
             | BUILTIN_TYPES
             | set(self.interfaces)
             | set(self.builders)
+            | set(self.adapters)  # a factory may return a concrete adapter type
         )
 
     # -- imports and expressions -------------------------------------------------------------
@@ -203,8 +204,13 @@ class ContractChecker:
             )
 
     def _check_value(
-        self, description: Description, text: str, location: Location
+        self,
+        description: Description,
+        text: str,
+        location: Location,
+        local_names: frozenset[str] = frozenset(),
     ) -> Iterator[DescriptionError]:
+        """`local_names`: names besides the imports that the value may use (parameters)."""
         try:
             checked = check_value_expression(text)
         except ExpressionError as problem:
@@ -212,7 +218,7 @@ class ContractChecker:
                 location, str(problem), "use a literal or an imported name (with attributes)"
             )
             return
-        for name in sorted(checked.names - set(description.import_map())):
+        for name in sorted(checked.names - set(description.import_map()) - local_names):
             yield error(
                 location,
                 f"unknown name {name!r} in value {text!r}",
@@ -416,8 +422,16 @@ class ContractChecker:
                 yield error(
                     at, "an unbuilt function takes no fixed parameters or submodules", "remove them"
                 )
-        elif implementation.unannotated:
-            yield error(at, "'unannotated' applies to unbuilt functions only", "remove it")
+        elif implementation.unannotated and (
+            implementation.fixed
+            or implementation.submodules
+            or builder.construction is Construction.BUILD_MODULE
+        ):
+            yield error(
+                at,
+                "an unannotated class is bound to its Builder and called as is",
+                "remove its fixed parameters and submodules, or describe it as annotated",
+            )
 
     def _check_derivation(
         self, parameter: str, expression: str, location: Location

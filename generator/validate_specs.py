@@ -1,36 +1,183 @@
-"""Stage 3b: semantic checks of the spec factories, against the validated contracts."""
+"""Stage 3b: semantic checks of the spec factories, against the validated contracts.
+
+A factory's body is a tree of spec values. Where a value fills a slot, it must fit the slot
+(an adapter of the slot's Builder, None only where the slot is optional, a list for a list
+slot); everywhere else pyright checks the generated code's types. Names in expressions must be
+imports or the factory's parameters; calls must name a generated factory or a run-time helper.
+"""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
+from generator import naming
 from generator.errors import DescriptionError
+from generator.expressions import ExpressionError, check_condition_expression
 from generator.model import (
     AdapterValue,
+    CallValue,
     ChoiceValue,
     Description,
+    ExpressionValue,
+    ListValue,
     Location,
-    Parameter,
+    SpecFactory,
     SpecValue,
     SubmodulesValue,
 )
 from generator.validate_contracts import ContractChecker, error
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """What a spec value is checked against: its description and the factory's parameters."""
+
+    description: Description
+    parameters: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _SlotContext:
+    """The slot a value fills."""
+
+    name: str
+    builder: str
+    optional: bool
+    is_list: bool
+
+
 class SpecChecker(ContractChecker):
     """Checks spec factories; runs only once the contracts are valid."""
+
+    def __init__(self, descriptions: list[Description]) -> None:
+        super().__init__(descriptions)
+        self.factories: dict[str, SpecFactory] = {}
 
     def check_specs(self) -> Iterator[DescriptionError]:
         """Spec factories, against the validated contracts."""
         for description in self.descriptions:
             for spec in description.specs:
+                yield from self._claim(spec.name, spec.location)
+                if spec.name in self.factories or spec.name in naming.SUPPORT_FUNCTIONS:
+                    yield error(
+                        spec.location,
+                        f"factory {spec.name!r} is defined twice",
+                        "give each factory its own name",
+                    )
+                self.factories[spec.name] = spec
+        for description in self.descriptions:
+            for spec in description.specs:
+                scope = _Scope(description, frozenset(p.name for p in spec.parameters))
                 yield from self._check_parameters(description, spec.parameters)
-                yield from self._check_submodules_value(
-                    description, spec.submodules, spec.parameters
+                yield from self._check_type(description, spec.returns, spec.location)
+                for check in spec.checks:
+                    yield from self._check_condition(scope, check.condition, check.location)
+                for name, value in spec.lets:
+                    yield from self._check_spec_value(scope, value, None, spec.location)
+                    if name in scope.parameters:
+                        yield error(
+                            spec.location,
+                            f"derived value {name!r} shadows a parameter",
+                            "give it another name",
+                        )
+                    scope = _Scope(description, scope.parameters | {name})
+                yield from self._check_spec_value(scope, spec.body, None, spec.location)
+
+    def _check_condition(
+        self, scope: _Scope, text: str, location: Location
+    ) -> Iterator[DescriptionError]:
+        try:
+            checked = check_condition_expression(text, naming.SUPPORT_PREDICATES)
+        except ExpressionError as problem:
+            yield error(
+                location,
+                str(problem),
+                "compare parameters (and their attributes) with literals using not/and/or",
+            )
+            return
+        known = scope.parameters | set(scope.description.import_map()) | naming.SUPPORT_PREDICATES
+        for name in sorted(checked.names - known):
+            yield error(
+                location,
+                f"unknown name {name!r} in condition {text!r}",
+                f"use the factory's parameters {sorted(scope.parameters)} or an import",
+            )
+
+    def _check_spec_value(
+        self,
+        scope: _Scope,
+        value: SpecValue,
+        slot: _SlotContext | None,
+        location: Location,
+    ) -> Iterator[DescriptionError]:
+        if slot is not None and slot.is_list and isinstance(value, AdapterValue):
+            yield error(
+                value.location,
+                f"slot {slot.name!r} holds a list",
+                'give a {"list": [...]} or a call that returns one',
+            )
+            return
+        match value:
+            case None:
+                if slot is not None and not slot.optional:
+                    yield error(
+                        location,
+                        f"slot {slot.name!r} is not optional; it cannot be null",
+                        "give it an adapter",
+                    )
+            case ChoiceValue():
+                yield from self._check_condition(scope, value.condition, value.location)
+                for branch in (value.then, value.otherwise):
+                    yield from self._check_spec_value(scope, branch, slot, value.location)
+            case AdapterValue():
+                yield from self._check_adapter_value(scope, value, slot)
+            case SubmodulesValue():
+                yield from self._check_submodules_value(scope, value)
+            case CallValue():
+                yield from self._check_call(scope, value)
+            case ExpressionValue():
+                yield from self._check_value(
+                    scope.description, value.text, value.location, scope.parameters
                 )
+            case ListValue():
+                item_slot = None
+                if slot is not None:
+                    item_slot = _SlotContext(slot.name, slot.builder, False, False)
+                for item in value.items:
+                    yield from self._check_spec_value(scope, item, item_slot, value.location)
+
+    def _check_call(self, scope: _Scope, value: CallValue) -> Iterator[DescriptionError]:
+        factory = self.factories.get(value.target)
+        if factory is None and value.target not in naming.SUPPORT_FUNCTIONS:
+            yield error(
+                value.location,
+                f"{value.target!r} is neither a spec factory nor a run-time helper",
+                f"call one of {sorted(self.factories)} or {sorted(naming.SUPPORT_FUNCTIONS)}",
+            )
+            return
+        if factory is not None:
+            accepted = {p.name for p in factory.parameters}
+            required = {p.name for p in factory.parameters if p.default is None}
+            given = {name for name, _ in value.arguments}
+            for name in sorted(given - accepted):
+                yield error(
+                    value.location,
+                    f"{value.target} has no parameter {name!r}",
+                    f"use one of {sorted(accepted)}",
+                )
+            for name in sorted(required - given):
+                yield error(value.location, f"{value.target} needs argument {name!r}", "pass it")
+        for _, argument in value.arguments:
+            if isinstance(argument, str):
+                yield from self._check_value(
+                    scope.description, argument, value.location, scope.parameters
+                )
+            else:
+                yield from self._check_spec_value(scope, argument, None, value.location)
 
     def _check_submodules_value(
-        self, description: Description, value: SubmodulesValue, parameters: tuple[Parameter, ...]
+        self, scope: _Scope, value: SubmodulesValue
     ) -> Iterator[DescriptionError]:
-        qualified = description.import_map().get(value.parent)
+        qualified = scope.description.import_map().get(value.parent)
         if qualified is None or qualified not in self.parents:
             yield error(
                 value.location,
@@ -57,71 +204,22 @@ class SpecChecker(ContractChecker):
                     f"use one of {sorted(slots)}",
                 )
                 continue
-            yield from self._check_spec_value(
-                description,
-                slot_value,
-                slot.builder,
-                slot.optional,
-                slot_name,
-                parameters,
-                value.location,
-            )
-
-    def _check_spec_value(
-        self,
-        description: Description,
-        value: SpecValue,
-        builder: str,
-        optional: bool,
-        slot: str,
-        parameters: tuple[Parameter, ...],
-        location: Location,
-    ) -> Iterator[DescriptionError]:
-        match value:
-            case None:
-                if not optional:
-                    yield error(
-                        location,
-                        f"slot {slot!r} is not optional; it cannot be null",
-                        "give it an adapter",
-                    )
-            case ChoiceValue():
-                flags = {p.name for p in parameters if p.type == "bool"}
-                if value.condition not in flags:
-                    yield error(
-                        value.location,
-                        f"condition {value.condition!r} is not a bool parameter of the factory",
-                        f"use one of {sorted(flags)}",
-                    )
-                yield from self._check_spec_value(
-                    description, value.then, builder, optional, slot, parameters, value.location
-                )
-                yield from self._check_spec_value(
-                    description,
-                    value.otherwise,
-                    builder,
-                    optional,
-                    slot,
-                    parameters,
-                    value.location,
-                )
-            case AdapterValue():
-                yield from self._check_adapter_value(description, value, builder, slot, parameters)
+            context = _SlotContext(slot_name, slot.builder, slot.optional, slot.is_list)
+            yield from self._check_spec_value(scope, slot_value, context, value.location)
 
     def _check_adapter_value(
-        self,
-        description: Description,
-        value: AdapterValue,
-        builder: str,
-        slot: str,
-        parameters: tuple[Parameter, ...],
+        self, scope: _Scope, value: AdapterValue, slot: _SlotContext | None
     ) -> Iterator[DescriptionError]:
         adapter = self.adapters.get(value.adapter)
-        if adapter is None or adapter.builder.name != builder:
-            fitting = sorted(a.name for a in self.adapters.values() if a.builder.name == builder)
+        if adapter is None or (slot is not None and adapter.builder.name != slot.builder):
+            builder = slot.builder if slot is not None else None
+            fitting = sorted(
+                a.name for a in self.adapters.values() if builder in (None, a.builder.name)
+            )
+            where = f" (slot {slot.name!r})" if slot is not None else ""
             yield error(
                 value.location,
-                f"{value.adapter!r} is not an adapter of {builder} (slot {slot!r})",
+                f"{value.adapter!r} is not an adapter of {builder or 'any builder'}{where}",
                 f"use one of {fitting}",
             )
             return
@@ -133,7 +231,7 @@ class SpecChecker(ContractChecker):
                     f"{adapter.name} has no fixed parameter {name!r}",
                     f"use one of {sorted(fixed)}",
                 )
-            yield from self._check_value(description, text, value.location)
+            yield from self._check_value(scope.description, text, value.location, scope.parameters)
         required = {p.name for p in adapter.implementation.fixed if p.default is None}
         for name in sorted(required - {n for n, _ in value.fixed}):
             yield error(
@@ -148,9 +246,11 @@ class SpecChecker(ContractChecker):
                 f"{adapter.name} {'takes' if takes_submodules else 'takes no'} submodules",
                 'add or remove "submodules"',
             )
-        if value.submodules is not None and adapter.implementation.submodules is not None:
+        if not isinstance(value.submodules, SubmodulesValue):
+            yield from self._check_spec_value(scope, value.submodules, None, value.location)
+        elif adapter.implementation.submodules is not None:
             expected = adapter.description.import_map().get(adapter.implementation.submodules.type)
-            qualified = description.import_map().get(value.submodules.parent)
+            qualified = scope.description.import_map().get(value.submodules.parent)
             parent = self.parents.get(qualified or "")
             if parent is not None and parent[1].import_map().get(parent[0].submodules) != expected:
                 yield error(
@@ -158,4 +258,4 @@ class SpecChecker(ContractChecker):
                     f"{adapter.name} takes {adapter.implementation.submodules.type}, not the submodules of {value.submodules.parent}",
                     "name the parent whose Submodules the implementation takes",
                 )
-            yield from self._check_submodules_value(description, value.submodules, parameters)
+            yield from self._check_submodules_value(scope, value.submodules)

@@ -1,32 +1,26 @@
 """Stage 4: template-ready views. Every name, signature, import and docstring line is decided here."""
 
 import hashlib
-import textwrap
 from dataclasses import dataclass
 
 from generator import naming
-from generator.expressions import check_type_expression, check_value_expression
-from generator.imports import ImportRegistry
 from generator.model import (
-    AdapterValue,
-    ChoiceValue,
     Construction,
-    Description,
     ImplementationKind,
     MappingKind,
-    Parameter,
     ParameterKind,
-    Slot,
-    SpecValue,
-    SubmodulesValue,
     ordered_mappings,
 )
 from generator.validate import Adapter, Catalog
-
-PACKAGE = "generated.megatron_core"
-SUPPORT_MODULE = naming.SUPPORT_MODULE
-MODULE_SPEC = "megatron.core.transformer.spec_utils.ModuleSpec"
-LINE_LENGTH = 100  # black's line length for generated code
+from generator.view_context import (
+    LINE_LENGTH,
+    MODULE_SPEC,
+    PACKAGE,
+    SpecArgument,
+    docstring_lines,
+    wrapped_lines,
+)
+from generator.view_specs import ConstructorView, FactoryView, SpecViews
 
 
 @dataclass(frozen=True)
@@ -55,12 +49,14 @@ class BuilderView:
 
 @dataclass(frozen=True)
 class BindingView:
-    """An unannotated upstream function bound once to its Interface type."""
+    """An unannotated upstream object bound once to its type: a function build_module returns
+    unbuilt to the slot's Interface, a class whose constructor is unannotated to its Builder."""
 
     name: str
-    interface: str
+    type: str
     source: str
     comment: str
+    ignored_rules: str  # what pyright reports about the unannotated source
 
 
 @dataclass(frozen=True)
@@ -77,16 +73,6 @@ class FieldView:
     def parameter(self) -> str:
         default = f" = {self.default}" if self.default is not None else ""
         return f"{self.name}: {self.annotation}{default}"
-
-
-@dataclass(frozen=True)
-class SpecArgument:
-    """One argument of the adapter's `ModuleSpec.__init__` call, with a suppression if needed."""
-
-    name: str
-    value: str
-    ignored_rule: str | None = None
-    reason: str | None = None  # the third-party gap the suppression covers
 
 
 @dataclass(frozen=True)
@@ -116,28 +102,6 @@ class AdapterView:
     returns: str
     dropped: tuple[str, ...]
     guard: GuardView | None
-    result: str
-
-
-@dataclass(frozen=True)
-class ConstructorView:
-    """A typed keyword-only constructor of an upstream Submodules dataclass."""
-
-    name: str
-    signature: str
-    returns: str
-    doc: tuple[str, ...]
-    args_doc: tuple[tuple[str, tuple[str, ...]], ...]
-    arguments: tuple[SpecArgument, ...]
-
-
-@dataclass(frozen=True)
-class FactoryView:
-    name: str
-    signature: str
-    returns: str
-    doc: tuple[str, ...]
-    args_doc: tuple[tuple[str, tuple[str, ...]], ...]
     result: str
 
 
@@ -190,33 +154,7 @@ def _header(catalog: Catalog, files: list[str], fingerprint: str) -> tuple[str, 
     return (*sources, f"# Input hash: {digest.hexdigest()[:32]}")
 
 
-def docstring_lines(text: str, indent: int) -> tuple[str, ...]:
-    """Docstring lines for text at `indent`; multi-line ones end with an empty line, so the
-    closing quotes stand on their own line (PEP 257)."""
-    lines = wrapped_lines(text, LINE_LENGTH - indent - len('""""""'))  # opening and closing quotes
-    return lines if len(lines) == 1 else lines + ("",)
-
-
-def wrapped_lines(text: str, width: int) -> tuple[str, ...]:
-    """Wraps description text; escapes what could end a docstring early."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    lines: list[str] = []
-    for paragraph in escaped.split("\n\n"):
-        if lines:
-            lines.append("")
-        lines.extend(textwrap.wrap(paragraph, width) or [""])
-    return tuple(lines)
-
-
-class _ModuleBuilder:
-    def __init__(self, catalog: Catalog, description: Description, fingerprint: str) -> None:
-        self.catalog = catalog
-        self.description = description
-        self.fingerprint = fingerprint
-        self.imports = ImportRegistry()
-        self.sources = {description.file}
-        self.local_imports = description.import_map()
-
+class _ModuleBuilder(SpecViews):
     def build(self) -> ModuleView:
         d = self.description
         interfaces = tuple(self._interface_view(i.name) for i in d.interfaces)
@@ -249,66 +187,6 @@ class _ModuleBuilder:
             factories=factories,
             exports=exports,
         )
-
-    # -- names and expressions ---------------------------------------------------------------
-
-    def _name(self, local: str, scope: Description | None = None) -> str:
-        """The printable name for a name local to `scope` (default: this module's description),
-        importing it as needed."""
-        local_imports = self.local_imports if scope is None else scope.import_map()
-        if local in local_imports:
-            return self.imports.qualified(local_imports[local])
-        for table in (self.catalog.interfaces, self.catalog.builders):
-            if local in table:
-                return self._generated(local, table[local][1])
-        if local in self.catalog.adapters:
-            return self._generated(local, self.catalog.adapters[local].description)
-        return local  # a builtin
-
-    def _generated(self, name: str, owner: Description) -> str:
-        if owner is self.description:
-            return name
-        self.sources.add(owner.file)
-        return self.imports.name(f"{PACKAGE}.{owner.module}", name)
-
-    def _type(self, text: str, scope: Description | None = None) -> str:
-        checked = check_type_expression(text)
-        for name in sorted(checked.names):
-            self._name(name, scope)
-        return checked.source
-
-    def _value(self, text: str, scope: Description | None = None) -> str:
-        checked = check_value_expression(text)
-        for name in sorted(checked.names):
-            self._name(name, scope)
-        return checked.source
-
-    def _signature(
-        self,
-        parameters: tuple[Parameter, ...],
-        *,
-        self_first: bool,
-        scope: Description | None = None,
-    ) -> str:
-        parts = ["self"] if self_first else []
-        kinds = [p.kind for p in parameters]
-        for index, parameter in enumerate(parameters):
-            if (
-                parameter.kind is ParameterKind.KEYWORD
-                and ParameterKind.KEYWORD not in kinds[:index]
-            ):
-                parts.append("*")
-            text = f"{parameter.name}: {self._type(parameter.type, scope)}"
-            if parameter.default is not None:
-                text += f" = {self._value(parameter.default, scope)}"
-            parts.append(text)
-            next_kind = kinds[index + 1] if index + 1 < len(kinds) else None
-            if (
-                parameter.kind is ParameterKind.POSITIONAL
-                and next_kind is not ParameterKind.POSITIONAL
-            ):
-                parts.append("/")
-        return ", ".join(parts)
 
     # -- views -------------------------------------------------------------------------------
 
@@ -372,11 +250,23 @@ class _ModuleBuilder:
         module, name = qualified.rsplit(".", 1)
         package, alias = module.rsplit(".", 1)
         self.imports.name(package, alias)
+        if adapter.implementation.kind is ImplementationKind.UNBUILT:
+            return BindingView(
+                name=naming.typed_binding_name(adapter.implementation),
+                type=self._name(adapter.builder.returns),
+                source=f"{alias}.{name}",
+                comment=f"megatron-core leaves {name} unannotated: bind it to its Interface once, here.",
+                ignored_rules="reportUnknownMemberType, reportUnknownVariableType",
+            )
         return BindingView(
             name=naming.typed_binding_name(adapter.implementation),
-            interface=self._name(adapter.builder.returns),
+            type=self._name(adapter.builder.name),
             source=f"{alias}.{name}",
-            comment=f"megatron-core leaves {name} unannotated: bind it to its Interface once, here.",
+            comment=(
+                f"megatron-core leaves the constructor of {name} unannotated (upstream casts it "
+                "too): bind it to its Builder once, here."
+            ),
+            ignored_rules="reportAssignmentType",
         )
 
     def _adapter_view(self, adapter: Adapter) -> AdapterView:
@@ -472,120 +362,6 @@ class _ModuleBuilder:
                     pass
         keywords.extend(f"{f.argument}=self.{f.attribute}" for f in fields)
         return f"{target}({', '.join(positional + keywords)})"
-
-    def _constructor_views(self) -> tuple[ConstructorView, ...]:
-        """The typed constructor of the described parent's Submodules, if it has spec slots."""
-        parent = self.description.parent
-        slots = [s for s in parent.slots if s.hardcoded is None] if parent else []
-        if parent is None or not slots:
-            return ()
-        parameters: list[str] = []
-        arguments: list[SpecArgument] = []
-        args_doc: list[tuple[str, tuple[str, ...]]] = []
-        for slot in slots:
-            annotation = self._name(slot.builder)
-            if slot.placeholder is not None:
-                annotation += f" | type[{self._name(slot.placeholder)}]"
-            if slot.is_list:
-                annotation = f"{self.imports.name('collections.abc', 'Sequence')}[{annotation}]"
-            if slot.optional:
-                annotation += " | None"
-            default = f" = {self._value(slot.default)}" if slot.default is not None else ""
-            parameters.append(f"{slot.name}: {annotation}{default}")
-            arguments.append(self._slot_argument(slot))
-            args_doc.append((slot.name, self._arg_doc(slot.name, slot.doc)))
-        for field in parent.fields:
-            parameters.append(f"{field.name}: {self._type(field.type)} | None = None")
-            fresh = f"{field.default_factory}()"
-            value = f"{field.name} if {field.name} is not None else {fresh}"
-            arguments.append(SpecArgument(field.name, value))
-            args_doc.append((field.name, self._arg_doc(field.name, field.doc)))
-        dataclass_name = self._name(parent.submodules)
-        doc = (
-            f"Typed constructor of {dataclass_name}: returns upstream's own dataclass, with each "
-            "slot typed by the Builder the parent builds it with, so pyright rejects a wrong "
-            "implementation in any slot. Defaults are upstream's."
-        )
-        return (
-            ConstructorView(
-                name=naming.submodules_constructor_name(parent.submodules),
-                signature=", ".join(["*", *parameters]),
-                returns=dataclass_name,
-                doc=wrapped_lines(doc, LINE_LENGTH - 4 - len('"""')),
-                args_doc=tuple(args_doc),
-                arguments=tuple(arguments),
-            ),
-        )
-
-    def _slot_argument(self, slot: Slot) -> SpecArgument:
-        """How a Builder-typed parameter reaches upstream's field.
-
-        Fields upstream types with a Builder take it as is. Fields annotated `ModuleSpec | type`
-        that the parent hands to build_module get a run-time check that also narrows the type;
-        ones the parent calls directly are passed with a one-line suppression of upstream's gap.
-        """
-        name = slot.name
-        if slot.upstream_typed:
-            return SpecArgument(name, name)
-        builder, _ = self.catalog.builders[slot.builder]
-        if builder.construction is Construction.CALL:
-            reason = "upstream annotates the field ModuleSpec | type, but the parent calls it"
-            return SpecArgument(name, name, "reportArgumentType", reason)
-        if slot.is_list:
-            check = self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", "module_spec")
-            value = f"[{check}(item, {name!r}) for item in {name}]"
-        else:
-            check = self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", "module_spec_or_type")
-            value = f"{check}({name}, {name!r})"
-        if not slot.optional:
-            return SpecArgument(name, value)
-        value = f"{value} if {name} is not None else None"
-        if slot.is_list:  # upstream's list fields are Optional[List[ModuleSpec]]
-            return SpecArgument(name, value)
-        reason = "upstream defaults the field to None but annotates it ModuleSpec | type"
-        return SpecArgument(name, value, "reportArgumentType", reason)
-
-    def _arg_doc(self, name: str, doc: str) -> tuple[str, ...]:
-        return wrapped_lines(doc, LINE_LENGTH - 8 - len(f"{name}: "))
-
-    def _factory_view(self, index: int) -> FactoryView:
-        spec = self.description.specs[index]
-        module_spec = self.imports.qualified(MODULE_SPEC)
-        submodules = self._submodules_expression(spec.submodules)
-        return FactoryView(
-            name=spec.name,
-            signature=self._signature(spec.parameters, self_first=False),
-            returns=module_spec,
-            doc=wrapped_lines(spec.doc, LINE_LENGTH - 4 - len('"""')),
-            args_doc=tuple(
-                (p.name, wrapped_lines(p.doc or "", LINE_LENGTH - 8 - len(f"{p.name}: ")))
-                for p in spec.parameters
-            ),
-            result=f"{module_spec}(module={self._name(spec.module)}, submodules={submodules})",
-        )
-
-    def _submodules_expression(self, value: SubmodulesValue) -> str:
-        qualified = self.local_imports[value.parent]
-        parent, owner = self.catalog.parents[qualified]
-        constructor = self._generated(naming.submodules_constructor_name(parent.submodules), owner)
-        arguments = [f"{slot}={self._spec_value(slot_value)}" for slot, slot_value in value.slots]
-        for field, items in value.fields:
-            pairs = ", ".join(f"{key!r}: {text!r}" for key, text in items)
-            arguments.append(f"{field}={{{pairs}}}")
-        return f"{constructor}({', '.join(arguments)})"
-
-    def _spec_value(self, value: SpecValue) -> str:
-        match value:
-            case None:
-                return "None"
-            case ChoiceValue():
-                return f"({self._spec_value(value.then)} if {value.condition} else {self._spec_value(value.otherwise)})"
-            case AdapterValue():
-                arguments: list[str] = []
-                if value.submodules is not None:
-                    arguments.append(f"submodules={self._submodules_expression(value.submodules)}")
-                arguments.extend(f"{name}={self._value(text)}" for name, text in value.fixed)
-                return f"{self._name(value.adapter)}({', '.join(arguments)})"
 
 
 def _module_spec_arguments(

@@ -11,12 +11,13 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
+#   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_block.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: afdf4d40282e604a66f055b90187d5b6
+# Input hash: 8a0e3dca3bb5d84406ba2cf64f26f5d8
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -96,7 +97,19 @@ from .gated_delta_net import (
     OutProjInterface,
     gated_delta_net_submodules,
 )
-from .gpt_specs import get_gpt_layer_local_spec
+from .gpt_specs import (
+    get_gpt_decoder_block_spec,
+    get_gpt_decoder_layer_specs,
+    get_gpt_layer_local_spec,
+    get_gpt_layer_local_submodules,
+    get_gpt_layer_with_inference_spec,
+    get_gpt_layer_with_inference_submodules,
+    get_gpt_layer_with_transformer_engine_spec,
+    get_gpt_layer_with_transformer_engine_submodules,
+    get_gpt_mtp_block_spec,
+    get_mlp_module_spec,
+    get_te_dense_mlp_module_spec,
+)
 from .layer_norm import (
     LayerNormBuilder,
     LayerNormFromFusedLayerNorm,
@@ -122,6 +135,7 @@ from .mlp import (
     MlpFromTEFusedMLP,
     MlpFromTEFusedMLPWithGroupedLinear,
     TEActivationFunctionBuilder,
+    TEActivationFunctionFromTEActivationOp,
     TEActivationFunctionInterface,
     mlp_submodules,
 )
@@ -140,7 +154,14 @@ from .moe import (
     SharedExpertsFromFusedSharedExpertMLP,
     SharedExpertsFromSharedExpertMLP,
     SharedExpertsInterface,
-    mo_e_submodules,
+    moe_submodules,
+)
+from .moe_module_specs import (
+    get_inference_moe_module_spec,
+    get_inference_optimized_moe_spec,
+    get_local_moe_module_spec,
+    get_moe_module_spec,
+    get_te_moe_module_spec,
 )
 from .multi_latent_attention import (
     LinearDownProjBuilder,
@@ -326,6 +347,7 @@ __all__ = [
     "SharedExpertsFromSharedExpertMLP",
     "SharedExpertsInterface",
     "TEActivationFunctionBuilder",
+    "TEActivationFunctionFromTEActivationOp",
     "TEActivationFunctionInterface",
     "TransformerBlockLayerBuilder",
     "TransformerBlockLayerFromTransformerLayer",
@@ -335,11 +357,26 @@ __all__ = [
     "ds_attention_submodules",
     "dsa_indexer_submodules",
     "gated_delta_net_submodules",
+    "get_gpt_decoder_block_spec",
+    "get_gpt_decoder_layer_specs",
     "get_gpt_layer_local_spec",
+    "get_gpt_layer_local_submodules",
+    "get_gpt_layer_with_inference_spec",
+    "get_gpt_layer_with_inference_submodules",
+    "get_gpt_layer_with_transformer_engine_spec",
+    "get_gpt_layer_with_transformer_engine_submodules",
+    "get_gpt_mtp_block_spec",
+    "get_inference_moe_module_spec",
+    "get_inference_optimized_moe_spec",
+    "get_local_moe_module_spec",
+    "get_mlp_module_spec",
+    "get_moe_module_spec",
+    "get_te_dense_mlp_module_spec",
+    "get_te_moe_module_spec",
     "grouped_mlp_submodules",
     "mla_self_attention_submodules",
     "mlp_submodules",
-    "mo_e_submodules",
+    "moe_submodules",
     "multi_token_prediction_block_submodules",
     "multi_token_prediction_layer_submodules",
     "self_attention_submodules",

@@ -4,80 +4,790 @@
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
+#   schemas/megatron_core/moe_module_specs.json
+#   schemas/megatron_core/multi_token_prediction_block.json
+#   schemas/megatron_core/multi_token_prediction_layer.json
+#   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 356d7fcf7f78b597f598742c2a170c38
-"""Typed layer-spec factories for GPT models, assembled from the generated adapters."""
+# Input hash: 7ed436b5da7611de75ea24a28a71285c
+"""Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
+and defaults as upstream's, assembled from the generated adapters and typed Submodules.
+"""
+
+from typing import Literal
 
 from megatron.core.transformer.enums import AttnMaskType
+from megatron.core.transformer.identity_op import IdentityOp
+from megatron.core.transformer.multi_token_prediction import MultiTokenPredictionBlockSubmodules
 from megatron.core.transformer.spec_utils import ModuleSpec
-from megatron.core.transformer.transformer_layer import TransformerLayer
+from megatron.core.transformer.transformer_block import TransformerBlockSubmodules
+from megatron.core.transformer.transformer_config import TransformerConfig
+from megatron.core.transformer.transformer_layer import TransformerLayerSubmodules
+from warnings import warn
 
 from .attention import (
     CoreAttentionFromDotProductAttention,
+    CoreAttentionFromTEDotProductAttention,
+    LinearProjFromInferenceRowParallelLinear,
     LinearProjFromRowParallelLinear,
+    LinearProjFromTERowParallelLinear,
     LinearQkvFromColumnParallelLinear,
+    LinearQkvFromInferenceLayerNormColumnParallelLinear,
+    LinearQkvFromTELayerNormColumnParallelLinear,
     self_attention_submodules,
 )
 from .bias_dropout_add import BiasDropoutAddFromGetBiasDropoutAdd
-from .layer_norm import LayerNormFromL2Norm, LayerNormFromWrappedTorchNorm
-from .mlp import LinearFc1FromColumnParallelLinear, LinearFc2FromRowParallelLinear, mlp_submodules
-from .transformer_layer import AttentionFromSelfAttention, MlpFromMLP, transformer_layer_submodules
+from .layer_norm import LayerNormFromL2Norm, LayerNormFromTENorm, LayerNormFromWrappedTorchNorm
+from .mlp import (
+    LinearFc1FromColumnParallelLinear,
+    LinearFc1FromInferenceLayerNormColumnParallelLinear,
+    LinearFc1FromTELayerNormColumnParallelLinear,
+    LinearFc2FromInferenceRowParallelLinear,
+    LinearFc2FromRowParallelLinear,
+    LinearFc2FromTERowParallelLinear,
+    MlpFromTEFusedMLP,
+    MlpFromTEFusedMLPWithGroupedLinear,
+    TEActivationFunctionFromTEActivationOp,
+    mlp_submodules,
+)
+from .moe_module_specs import (
+    get_inference_moe_module_spec,
+    get_local_moe_module_spec,
+    get_te_moe_module_spec,
+)
+from .multi_token_prediction_block import (
+    MtpLayerFromMultiTokenPredictionLayer,
+    multi_token_prediction_block_submodules,
+)
+from .multi_token_prediction_layer import (
+    EhProjFromColumnParallelLinear,
+    EhProjFromTEColumnParallelLinear,
+    MtpModelLayerFromTransformerLayer,
+    multi_token_prediction_layer_submodules,
+)
+from .spec_values import (
+    last_layer_submodules,
+    layer_pattern_specs,
+    moe_layer_pattern,
+    mtp_stage_layers,
+    pipeline_stage_layers,
+    te_at_least,
+)
+from .transformer_block import (
+    TransformerBlockLayerFromTransformerLayer,
+    transformer_block_submodules,
+)
+from .transformer_layer import (
+    AttentionFromSelfAttention,
+    MlpBuilder,
+    MlpFromMLP,
+    transformer_layer_submodules,
+)
 
 __all__ = [
+    "get_gpt_decoder_block_spec",
+    "get_gpt_decoder_layer_specs",
     "get_gpt_layer_local_spec",
+    "get_gpt_layer_local_submodules",
+    "get_gpt_layer_with_inference_spec",
+    "get_gpt_layer_with_inference_submodules",
+    "get_gpt_layer_with_transformer_engine_spec",
+    "get_gpt_layer_with_transformer_engine_submodules",
+    "get_gpt_mtp_block_spec",
+    "get_mlp_module_spec",
+    "get_te_dense_mlp_module_spec",
 ]
 
 
-def get_gpt_layer_local_spec(
-    *, qk_layernorm: bool = False, normalization: str | None = None, qk_l2_norm: bool = False
-) -> ModuleSpec:
-    """GPT layer built only from Megatron-Core's own (local) modules, without Transformer Engine.
-    Same parameters and defaults as
-    megatron.core.models.gpt.gpt_layer_specs.get_gpt_layer_local_spec for the dense, non-MLA
-    case. Norms are WrappedTorchNorm, whose class (LayerNorm or RMSNorm) follows
-    config.normalization.
+def get_mlp_module_spec(
+    use_te: bool | None = True,
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    fp8: str | None = None,
+    use_te_op_fuser: bool = False,
+) -> MlpBuilder:
+    """MLP or MoE spec with Transformer Engine or local modules (upstream's get_mlp_module_spec).
 
     Args:
-        qk_layernorm: Normalize queries and keys per head with the layer's norm.
-        normalization: Accepted for compatibility with upstream; the norm class follows
-            config.normalization (upstream only uses it to pick Apex's FusedLayerNorm).
-        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
-            qk_layernorm).
+        use_te: Transformer Engine modules when true, local ones otherwise.
+        num_experts: Number of experts; None builds a dense MLP.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        fp8: Deprecated; warns when given (kept for NeMo compatibility).
+        use_te_op_fuser: Use Transformer Engine's operation-based fused MLP (TEFusedMLP).
     """
-    return ModuleSpec(
-        module=TransformerLayer,
-        submodules=transformer_layer_submodules(
-            input_layernorm=LayerNormFromWrappedTorchNorm(),
-            self_attention=AttentionFromSelfAttention(
-                submodules=self_attention_submodules(
-                    linear_qkv=LinearQkvFromColumnParallelLinear(),
-                    core_attention=CoreAttentionFromDotProductAttention(),
-                    linear_proj=LinearProjFromRowParallelLinear(),
-                    q_layernorm=(
-                        LayerNormFromL2Norm()
-                        if qk_l2_norm
-                        else (LayerNormFromWrappedTorchNorm() if qk_layernorm else None)
-                    ),
-                    k_layernorm=(
-                        LayerNormFromL2Norm()
-                        if qk_l2_norm
-                        else (LayerNormFromWrappedTorchNorm() if qk_layernorm else None)
-                    ),
-                ),
-                attn_mask_type=AttnMaskType.causal,
-            ),
-            self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
-            pre_mlp_layernorm=LayerNormFromWrappedTorchNorm(),
-            mlp=MlpFromMLP(
+    if fp8 is not None:
+        warn(
+            'The fp8 argument in "_get_mlp_module_spec" has been deprecated and will be removed soon. Please update your code accordingly.',
+            stacklevel=2,
+        )
+    if use_te_op_fuser and (not te_at_least("1.13.0")):
+        raise ValueError("Transformer Engine operation-based API requires Transformer Engine 1.13+")
+    if use_te_op_fuser and num_experts is not None:
+        raise ValueError(
+            "Transformer Engine operation-based API does not support mixture-of-experts"
+        )
+    return (
+        (
+            get_te_moe_module_spec(num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm)
+            if use_te
+            else get_local_moe_module_spec(
+                num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm
+            )
+        )
+        if num_experts is not None
+        else (
+            get_te_dense_mlp_module_spec(use_te_op_fuser=use_te_op_fuser)
+            if use_te
+            else MlpFromMLP(
                 submodules=mlp_submodules(
                     linear_fc1=LinearFc1FromColumnParallelLinear(),
                     linear_fc2=LinearFc2FromRowParallelLinear(),
+                    activation_func=None,
                 )
+            )
+        )
+    )
+
+
+def get_te_dense_mlp_module_spec(
+    use_te_op_fuser: bool = False,
+    use_te_activation_func: bool = False,
+    use_grouped_gemm_for_dense_mlp: bool = False,
+) -> MlpBuilder:
+    """Dense MLP from Transformer Engine modules: what upstream's get_mlp_module_spec_for_backend
+    builds with TESpecProvider() and no experts. linear_fc1 fuses the pre-MLP norm
+    (TELayerNormColumnParallelLinear).
+
+    Args:
+        use_te_op_fuser: Use Transformer Engine's operation-based fused MLP (TEFusedMLP).
+        use_te_activation_func: Build the activation as a Transformer Engine op (TEActivationOp).
+        use_grouped_gemm_for_dense_mlp: With use_te_op_fuser: TEFusedMLPWithGroupedLinear.
+    """
+    return (
+        MlpFromTEFusedMLPWithGroupedLinear(
+            submodules=mlp_submodules(
+                linear_fc1=LinearFc1FromTELayerNormColumnParallelLinear(),
+                linear_fc2=LinearFc2FromTERowParallelLinear(),
+                activation_func=(
+                    TEActivationFunctionFromTEActivationOp() if use_te_activation_func else None
+                ),
+            )
+        )
+        if use_grouped_gemm_for_dense_mlp and use_te_op_fuser
+        else (
+            MlpFromTEFusedMLP(
+                submodules=mlp_submodules(
+                    linear_fc1=LinearFc1FromTELayerNormColumnParallelLinear(),
+                    linear_fc2=LinearFc2FromTERowParallelLinear(),
+                    activation_func=(
+                        TEActivationFunctionFromTEActivationOp() if use_te_activation_func else None
+                    ),
+                )
+            )
+            if use_te_op_fuser
+            else MlpFromMLP(
+                submodules=mlp_submodules(
+                    linear_fc1=LinearFc1FromTELayerNormColumnParallelLinear(),
+                    linear_fc2=LinearFc2FromTERowParallelLinear(),
+                    activation_func=(
+                        TEActivationFunctionFromTEActivationOp() if use_te_activation_func else None
+                    ),
+                )
+            )
+        )
+    )
+
+
+def get_gpt_layer_local_submodules(
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    qk_layernorm: bool = False,
+    multi_latent_attention: bool = False,
+    fp8: str | None = None,
+    normalization: Literal["LayerNorm", "RMSNorm"] | None = None,
+    qk_l2_norm: bool = False,
+    use_kitchen: bool = False,
+    use_kitchen_attention: bool = False,
+    kitchen_attention_backend: Literal["sdpa", "fa"] = "sdpa",
+) -> TransformerLayerSubmodules:
+    """Submodules of a GPT layer built only from Megatron-Core's own (local) modules, without
+    Transformer Engine (upstream's get_gpt_layer_local_submodules). Norms are WrappedTorchNorm,
+    whose class (LayerNorm or RMSNorm) follows config.normalization; upstream uses Apex's
+    FusedLayerNorm instead where Apex is installed.
+
+    Args:
+        num_experts: Number of experts; None builds a dense MLP.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        qk_layernorm: Normalize queries and keys per head with the layer's norm.
+        multi_latent_attention: Use multi-latent attention (not generated yet: raises
+            NotImplementedError).
+        fp8: Deprecated; warns when given (kept for NeMo compatibility).
+        normalization: Accepted for compatibility; the local norm is WrappedTorchNorm, whose class
+            follows config.normalization (upstream only uses it to pick Apex's
+            FusedLayerNorm).
+        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
+            qk_layernorm).
+        use_kitchen: Use Kitchen modules (not installable with 0.19.2: raises AssertionError as
+            upstream).
+        use_kitchen_attention: Kitchen attention (only with use_kitchen).
+        kitchen_attention_backend: Kitchen attention backend (only with use_kitchen).
+    """
+    if use_kitchen:
+        raise AssertionError(
+            "use_kitchen: Kitchen is not installed with megatron-core 0.19.2 (HAVE_KITCHEN is False)"
+        )
+    if fp8 is not None:
+        warn(
+            'The fp8 argument in "get_gpt_layer_local_spec" has been deprecated and will be removed soon. Please update your code accordingly.',
+            stacklevel=2,
+        )
+    if multi_latent_attention:
+        raise NotImplementedError(
+            "multi_latent_attention: the generated specs do not cover MLA yet (its down-projection slots take bare classes chosen by identity, and MLASelfAttention needs an MLATransformerConfig, which TransformerLayer's self_attention Builder cannot promise)"
+        )
+    layer_norm = LayerNormFromWrappedTorchNorm()
+    mlp = get_mlp_module_spec(
+        use_te=False, num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm
+    )
+    return transformer_layer_submodules(
+        input_layernorm=layer_norm,
+        self_attention=AttentionFromSelfAttention(
+            submodules=self_attention_submodules(
+                linear_qkv=LinearQkvFromColumnParallelLinear(),
+                core_attention=CoreAttentionFromDotProductAttention(),
+                linear_proj=LinearProjFromRowParallelLinear(),
+                q_layernorm=(
+                    LayerNormFromL2Norm()
+                    if qk_l2_norm
+                    else (LayerNormFromWrappedTorchNorm() if qk_layernorm else IdentityOp)
+                ),
+                k_layernorm=(
+                    LayerNormFromL2Norm()
+                    if qk_l2_norm
+                    else (LayerNormFromWrappedTorchNorm() if qk_layernorm else IdentityOp)
+                ),
             ),
-            mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
-            sharded_state_dict_keys_map={
-                "input_layernorm.": "self_attention.linear_qkv.layer_norm_",
-                "pre_mlp_layernorm.": "mlp.linear_fc1.layer_norm_",
-            },
+            attn_mask_type=AttnMaskType.causal,
+        ),
+        self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+        pre_mlp_layernorm=layer_norm,
+        mlp=mlp,
+        mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+        sharded_state_dict_keys_map={
+            "input_layernorm.": "self_attention.linear_qkv.layer_norm_",
+            "pre_mlp_layernorm.": "mlp.linear_fc1.layer_norm_",
+        },
+    )
+
+
+def get_gpt_layer_local_spec(
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    qk_layernorm: bool = False,
+    multi_latent_attention: bool = False,
+    fp8: str | None = None,
+    normalization: Literal["LayerNorm", "RMSNorm"] | None = None,
+    qk_l2_norm: bool = False,
+    use_kitchen: bool = False,
+    use_kitchen_attention: bool = False,
+    kitchen_attention_backend: Literal["sdpa", "fa"] = "sdpa",
+) -> TransformerBlockLayerFromTransformerLayer:
+    """Spec of a GPT layer built only from Megatron-Core's own (local) modules (upstream's
+    get_gpt_layer_local_spec): a TransformerLayer spec that is also typed as the layer Builder of
+    TransformerBlock.
+
+    Args:
+        num_experts: Number of experts; None builds a dense MLP.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        qk_layernorm: Normalize queries and keys per head with the layer's norm.
+        multi_latent_attention: Use multi-latent attention (not generated yet: raises
+            NotImplementedError).
+        fp8: Deprecated; warns when given (kept for NeMo compatibility).
+        normalization: Accepted for compatibility; the local norm is WrappedTorchNorm, whose class
+            follows config.normalization (upstream only uses it to pick Apex's
+            FusedLayerNorm).
+        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
+            qk_layernorm).
+        use_kitchen: Use Kitchen modules (not installable with 0.19.2: raises AssertionError as
+            upstream).
+        use_kitchen_attention: Kitchen attention (only with use_kitchen).
+        kitchen_attention_backend: Kitchen attention backend (only with use_kitchen).
+    """
+    return TransformerBlockLayerFromTransformerLayer(
+        submodules=get_gpt_layer_local_submodules(
+            num_experts=num_experts,
+            moe_grouped_gemm=moe_grouped_gemm,
+            qk_layernorm=qk_layernorm,
+            multi_latent_attention=multi_latent_attention,
+            fp8=fp8,
+            normalization=normalization,
+            qk_l2_norm=qk_l2_norm,
+            use_kitchen=use_kitchen,
+            use_kitchen_attention=use_kitchen_attention,
+            kitchen_attention_backend=kitchen_attention_backend,
+        )
+    )
+
+
+def get_gpt_layer_with_transformer_engine_submodules(
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    qk_layernorm: bool = False,
+    multi_latent_attention: bool = False,
+    fp8: str | None = None,
+    qk_l2_norm: bool = False,
+    use_te_op_fuser: bool = False,
+    use_kitchen: bool = False,
+    use_te_activation_func: bool = False,
+    use_kitchen_attention: bool = False,
+    kitchen_attention_backend: Literal["sdpa", "fa"] = "sdpa",
+    mla_down_proj_fusion: bool = False,
+    use_grouped_gemm_for_dense_mlp: bool = False,
+) -> TransformerLayerSubmodules:
+    """Submodules of a GPT layer from Transformer Engine modules (upstream's
+    get_gpt_layer_with_transformer_engine_submodules): the input norm is fused into linear_qkv
+    (TELayerNormColumnParallelLinear), and for dense layers the pre-MLP norm into linear_fc1.
+    Builds specs without TE installed (they only name classes); building a model needs TE >= 1.9.
+
+    Args:
+        num_experts: Number of experts; None builds a dense MLP.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        qk_layernorm: Normalize queries and keys per head with the layer's norm.
+        multi_latent_attention: Use multi-latent attention (not generated yet: raises
+            NotImplementedError).
+        fp8: Deprecated; warns when given (kept for NeMo compatibility).
+        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
+            qk_layernorm).
+        use_te_op_fuser: Use Transformer Engine's operation-based fused MLP (TEFusedMLP).
+        use_kitchen: Use Kitchen modules (not installable with 0.19.2: raises AssertionError as
+            upstream).
+        use_te_activation_func: Build the activation as a Transformer Engine op (TEActivationOp).
+        use_kitchen_attention: Kitchen attention (only with use_kitchen).
+        kitchen_attention_backend: Kitchen attention backend (only with use_kitchen).
+        mla_down_proj_fusion: Fused MLA down-projection (MLA only).
+        use_grouped_gemm_for_dense_mlp: With use_te_op_fuser: TEFusedMLPWithGroupedLinear.
+    """
+    if fp8 is not None:
+        warn(
+            'The fp8 argument in "get_gpt_layer_with_transformer_engine_spec" has been deprecated and will be removed soon. Please update your code accordingly.',
+            stacklevel=2,
+        )
+    if use_kitchen:
+        raise AssertionError(
+            "use_kitchen: Kitchen is not installed with megatron-core 0.19.2 (HAVE_KITCHEN is False)"
+        )
+    if not te_at_least("1.9.0"):
+        raise NotImplementedError(
+            "Transformer Engine older than 1.9 (or none): upstream then uses Apex's FusedLayerNorm for q/k norms; the generated TE specs need TE >= 1.9"
+        )
+    if multi_latent_attention:
+        raise NotImplementedError(
+            "multi_latent_attention: the generated specs do not cover MLA yet (its down-projection slots take bare classes chosen by identity, and MLASelfAttention needs an MLATransformerConfig, which TransformerLayer's self_attention Builder cannot promise)"
+        )
+    return transformer_layer_submodules(
+        self_attention=AttentionFromSelfAttention(
+            submodules=self_attention_submodules(
+                linear_qkv=LinearQkvFromTELayerNormColumnParallelLinear(),
+                core_attention=CoreAttentionFromTEDotProductAttention(),
+                linear_proj=LinearProjFromTERowParallelLinear(),
+                q_layernorm=(
+                    LayerNormFromL2Norm()
+                    if qk_l2_norm
+                    else (LayerNormFromTENorm() if qk_layernorm else IdentityOp)
+                ),
+                k_layernorm=(
+                    LayerNormFromL2Norm()
+                    if qk_l2_norm
+                    else (LayerNormFromTENorm() if qk_layernorm else IdentityOp)
+                ),
+            ),
+            attn_mask_type=AttnMaskType.causal,
+        ),
+        self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+        pre_mlp_layernorm=(LayerNormFromTENorm(has_residual=True) if num_experts else IdentityOp),
+        mlp=(
+            get_te_moe_module_spec(
+                num_experts=num_experts,
+                moe_grouped_gemm=moe_grouped_gemm,
+                use_te_activation_func=use_te_activation_func,
+            )
+            if num_experts is not None
+            else get_te_dense_mlp_module_spec(
+                use_te_op_fuser=use_te_op_fuser,
+                use_te_activation_func=use_te_activation_func,
+                use_grouped_gemm_for_dense_mlp=use_grouped_gemm_for_dense_mlp,
+            )
+        ),
+        mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+        sharded_state_dict_keys_map={
+            "mlp.0.weight": "mlp.linear_fc1.layer_norm_weight",
+            "mlp.0.bias": "mlp.linear_fc1.layer_norm_bias",
+            "mlp.1.basic_ops.0.weight": "mlp.linear_fc1.weight",
+            "mlp.1.basic_ops.1.bias": "mlp.linear_fc1.bias",
+            "mlp.3.basic_ops.0.weight": "mlp.linear_fc2.weight",
+            "mlp.3.basic_ops.1.bias": "mlp.linear_fc2.bias",
+        },
+    )
+
+
+def get_gpt_layer_with_transformer_engine_spec(
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    qk_layernorm: bool = False,
+    multi_latent_attention: bool = False,
+    fp8: str | None = None,
+    qk_l2_norm: bool = False,
+    use_te_op_fuser: bool = False,
+    use_kitchen: bool = False,
+    use_te_activation_func: bool = False,
+    use_kitchen_attention: bool = False,
+    kitchen_attention_backend: Literal["sdpa", "fa"] = "sdpa",
+    mla_down_proj_fusion: bool = False,
+    use_grouped_gemm_for_dense_mlp: bool = False,
+) -> TransformerBlockLayerFromTransformerLayer:
+    """Spec of a GPT layer from Transformer Engine modules (upstream's
+    get_gpt_layer_with_transformer_engine_spec).
+
+    Args:
+        num_experts: Number of experts; None builds a dense MLP.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        qk_layernorm: Normalize queries and keys per head with the layer's norm.
+        multi_latent_attention: Use multi-latent attention (not generated yet: raises
+            NotImplementedError).
+        fp8: Deprecated; warns when given (kept for NeMo compatibility).
+        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
+            qk_layernorm).
+        use_te_op_fuser: Use Transformer Engine's operation-based fused MLP (TEFusedMLP).
+        use_kitchen: Use Kitchen modules (not installable with 0.19.2: raises AssertionError as
+            upstream).
+        use_te_activation_func: Build the activation as a Transformer Engine op (TEActivationOp).
+        use_kitchen_attention: Kitchen attention (only with use_kitchen).
+        kitchen_attention_backend: Kitchen attention backend (only with use_kitchen).
+        mla_down_proj_fusion: Fused MLA down-projection (MLA only).
+        use_grouped_gemm_for_dense_mlp: With use_te_op_fuser: TEFusedMLPWithGroupedLinear.
+    """
+    return TransformerBlockLayerFromTransformerLayer(
+        submodules=get_gpt_layer_with_transformer_engine_submodules(
+            num_experts=num_experts,
+            moe_grouped_gemm=moe_grouped_gemm,
+            qk_layernorm=qk_layernorm,
+            multi_latent_attention=multi_latent_attention,
+            fp8=fp8,
+            qk_l2_norm=qk_l2_norm,
+            use_te_op_fuser=use_te_op_fuser,
+            use_kitchen=use_kitchen,
+            use_te_activation_func=use_te_activation_func,
+            use_kitchen_attention=use_kitchen_attention,
+            kitchen_attention_backend=kitchen_attention_backend,
+            mla_down_proj_fusion=mla_down_proj_fusion,
+            use_grouped_gemm_for_dense_mlp=use_grouped_gemm_for_dense_mlp,
+        )
+    )
+
+
+def get_gpt_layer_with_inference_submodules(
+    qk_layernorm: bool = False,
+    multi_latent_attention: bool = False,
+    qk_l2_norm: bool = False,
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    moe_use_legacy_grouped_gemm: bool = False,
+) -> TransformerLayerSubmodules:
+    """Submodules of a GPT layer from inference-optimized linear layers (upstream's
+    get_gpt_layer_with_inference_submodules). Builds specs without TE installed; building a model
+    needs TE.
+
+    Args:
+        qk_layernorm: Normalize queries and keys per head with the layer's norm.
+        multi_latent_attention: Use multi-latent attention (not generated yet: raises
+            NotImplementedError).
+        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
+            qk_layernorm).
+        num_experts: Number of experts; None builds a dense MLP.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        moe_use_legacy_grouped_gemm: Accepted for compatibility; unused upstream too.
+    """
+    if not te_at_least("1.9.0"):
+        raise NotImplementedError(
+            "Transformer Engine older than 1.9 (or none): upstream then uses Apex's FusedLayerNorm for q/k norms; the generated inference specs need TE >= 1.9"
+        )
+    if multi_latent_attention:
+        raise NotImplementedError(
+            "multi_latent_attention: the generated specs do not cover MLA yet (its down-projection slots take bare classes chosen by identity, and MLASelfAttention needs an MLATransformerConfig, which TransformerLayer's self_attention Builder cannot promise)"
+        )
+    return transformer_layer_submodules(
+        self_attention=AttentionFromSelfAttention(
+            submodules=self_attention_submodules(
+                linear_qkv=LinearQkvFromInferenceLayerNormColumnParallelLinear(),
+                core_attention=CoreAttentionFromTEDotProductAttention(),
+                linear_proj=LinearProjFromInferenceRowParallelLinear(),
+                q_layernorm=(
+                    LayerNormFromL2Norm()
+                    if qk_l2_norm
+                    else (LayerNormFromTENorm() if qk_layernorm else IdentityOp)
+                ),
+                k_layernorm=(
+                    LayerNormFromL2Norm()
+                    if qk_l2_norm
+                    else (LayerNormFromTENorm() if qk_layernorm else IdentityOp)
+                ),
+            ),
+            attn_mask_type=AttnMaskType.causal,
+        ),
+        self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+        pre_mlp_layernorm=(LayerNormFromTENorm() if num_experts else IdentityOp),
+        mlp=(
+            get_inference_moe_module_spec(
+                num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm
+            )
+            if num_experts is not None
+            else MlpFromMLP(
+                submodules=mlp_submodules(
+                    linear_fc1=LinearFc1FromInferenceLayerNormColumnParallelLinear(),
+                    linear_fc2=LinearFc2FromInferenceRowParallelLinear(),
+                    activation_func=None,
+                )
+            )
+        ),
+        mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+        sharded_state_dict_keys_map={
+            "mlp.0.weight": "mlp.linear_fc1.layer_norm_weight",
+            "mlp.0.bias": "mlp.linear_fc1.layer_norm_bias",
+            "mlp.1.basic_ops.0.weight": "mlp.linear_fc1.weight",
+            "mlp.1.basic_ops.1.bias": "mlp.linear_fc1.bias",
+            "mlp.3.basic_ops.0.weight": "mlp.linear_fc2.weight",
+            "mlp.3.basic_ops.1.bias": "mlp.linear_fc2.bias",
+        },
+    )
+
+
+def get_gpt_layer_with_inference_spec(
+    qk_layernorm: bool = False,
+    multi_latent_attention: bool = False,
+    qk_l2_norm: bool = False,
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    moe_use_legacy_grouped_gemm: bool = False,
+) -> TransformerBlockLayerFromTransformerLayer:
+    """Spec of a GPT layer from inference-optimized linear layers (upstream's
+    get_gpt_layer_with_inference_spec).
+
+    Args:
+        qk_layernorm: Normalize queries and keys per head with the layer's norm.
+        multi_latent_attention: Use multi-latent attention (not generated yet: raises
+            NotImplementedError).
+        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
+            qk_layernorm).
+        num_experts: Number of experts; None builds a dense MLP.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        moe_use_legacy_grouped_gemm: Accepted for compatibility; unused upstream too.
+    """
+    return TransformerBlockLayerFromTransformerLayer(
+        submodules=get_gpt_layer_with_inference_submodules(
+            qk_layernorm=qk_layernorm,
+            multi_latent_attention=multi_latent_attention,
+            qk_l2_norm=qk_l2_norm,
+            num_experts=num_experts,
+            moe_grouped_gemm=moe_grouped_gemm,
+            moe_use_legacy_grouped_gemm=moe_use_legacy_grouped_gemm,
+        )
+    )
+
+
+def get_gpt_decoder_layer_specs(
+    config: TransformerConfig,
+    use_transformer_engine: bool,
+    normalization: Literal["LayerNorm", "RMSNorm"] | None = None,
+    qk_l2_norm: bool = False,
+    vp_stage: int | None = None,
+    pp_rank: int | None = None,
+) -> list[TransformerBlockLayerFromTransformerLayer]:
+    """One layer spec per decoder layer: a MoE layer where config.moe_layer_freq puts one, a dense
+    layer elsewhere (upstream's get_gpt_decoder_layer_specs; its annotation says
+    TransformerBlockSubmodules but it returns this list).
+
+    Args:
+        config: The model's config: layer count, MoE pattern, norms and pipeline layout come from
+            it.
+        use_transformer_engine: Transformer Engine modules when true; else inference-optimized ones
+            when config.transformer_impl is 'inference_optimized', else local
+            ones.
+        normalization: Accepted for compatibility; the local norm is WrappedTorchNorm, whose class
+            follows config.normalization (upstream only uses it to pick Apex's
+            FusedLayerNorm).
+        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
+            qk_layernorm).
+        vp_stage: Virtual pipeline stage.
+        pp_rank: Pipeline rank.
+    """
+    if config.experimental_attention_variant is not None:
+        raise AssertionError(
+            "Experimental attention variant is not supported with get_gpt_decoder_layer_specs"
+        )
+    dense_layer_spec = (
+        get_gpt_layer_with_transformer_engine_spec(
+            qk_layernorm=config.qk_layernorm,
+            multi_latent_attention=config.multi_latent_attention,
+            qk_l2_norm=qk_l2_norm,
+            use_kitchen=config.use_kitchen,
+            use_te_activation_func=config.use_te_activation_func,
+            use_kitchen_attention=config.use_kitchen_attention,
+            kitchen_attention_backend=config.kitchen_attention_backend,
+        )
+        if use_transformer_engine
+        else (
+            get_gpt_layer_with_inference_spec(
+                qk_layernorm=config.qk_layernorm,
+                multi_latent_attention=config.multi_latent_attention,
+                qk_l2_norm=qk_l2_norm,
+            )
+            if config.transformer_impl == "inference_optimized"
+            else get_gpt_layer_local_spec(
+                qk_layernorm=config.qk_layernorm,
+                multi_latent_attention=config.multi_latent_attention,
+                normalization=normalization,
+                qk_l2_norm=qk_l2_norm,
+                use_kitchen=config.use_kitchen,
+                use_kitchen_attention=config.use_kitchen_attention,
+                kitchen_attention_backend=config.kitchen_attention_backend,
+            )
+        )
+    )
+    moe_layer_spec = (
+        get_gpt_layer_with_transformer_engine_spec(
+            qk_layernorm=config.qk_layernorm,
+            multi_latent_attention=config.multi_latent_attention,
+            qk_l2_norm=qk_l2_norm,
+            use_kitchen=config.use_kitchen,
+            use_te_activation_func=config.use_te_activation_func,
+            use_kitchen_attention=config.use_kitchen_attention,
+            kitchen_attention_backend=config.kitchen_attention_backend,
+            num_experts=config.num_moe_experts,
+            moe_grouped_gemm=config.moe_grouped_gemm,
+        )
+        if use_transformer_engine
+        else (
+            get_gpt_layer_with_inference_spec(
+                qk_layernorm=config.qk_layernorm,
+                multi_latent_attention=config.multi_latent_attention,
+                qk_l2_norm=qk_l2_norm,
+                num_experts=config.num_moe_experts,
+                moe_grouped_gemm=config.moe_grouped_gemm,
+            )
+            if config.transformer_impl == "inference_optimized"
+            else get_gpt_layer_local_spec(
+                qk_layernorm=config.qk_layernorm,
+                multi_latent_attention=config.multi_latent_attention,
+                normalization=normalization,
+                qk_l2_norm=qk_l2_norm,
+                use_kitchen=config.use_kitchen,
+                use_kitchen_attention=config.use_kitchen_attention,
+                kitchen_attention_backend=config.kitchen_attention_backend,
+                num_experts=config.num_moe_experts,
+                moe_grouped_gemm=config.moe_grouped_gemm,
+            )
+        )
+    )
+    return layer_pattern_specs(
+        pattern=moe_layer_pattern(config=config), one=moe_layer_spec, zero=dense_layer_spec
+    )
+
+
+def get_gpt_decoder_block_spec(
+    config: TransformerConfig,
+    use_transformer_engine: bool,
+    normalization: Literal["LayerNorm", "RMSNorm"] | None = None,
+    qk_l2_norm: bool = False,
+    vp_stage: int | None = None,
+    pp_rank: int | None = None,
+) -> TransformerBlockSubmodules:
+    """Submodules of the decoder block of this pipeline stage: its slice of
+    get_gpt_decoder_layer_specs and the final norm (upstream's get_gpt_decoder_block_spec).
+
+    Args:
+        config: The model's config: layer count, MoE pattern, norms and pipeline layout come from
+            it.
+        use_transformer_engine: Transformer Engine modules when true; else inference-optimized ones
+            when config.transformer_impl is 'inference_optimized', else local
+            ones.
+        normalization: Accepted for compatibility; the local norm is WrappedTorchNorm, whose class
+            follows config.normalization (upstream only uses it to pick Apex's
+            FusedLayerNorm).
+        qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
+            qk_layernorm).
+        vp_stage: Virtual pipeline stage.
+        pp_rank: Pipeline rank.
+    """
+    return transformer_block_submodules(
+        layer_specs=pipeline_stage_layers(
+            layers=get_gpt_decoder_layer_specs(
+                config=config,
+                use_transformer_engine=use_transformer_engine,
+                normalization=normalization,
+                qk_l2_norm=qk_l2_norm,
+            ),
+            config=config,
+            vp_stage=vp_stage,
+            pp_rank=pp_rank,
+        ),
+        layer_norm=(
+            LayerNormFromTENorm()
+            if use_transformer_engine or config.transformer_impl == "inference_optimized"
+            else LayerNormFromWrappedTorchNorm()
         ),
     )
+
+
+def get_gpt_mtp_block_spec(
+    config: TransformerConfig,
+    spec: TransformerBlockSubmodules | ModuleSpec,
+    use_transformer_engine: bool,
+    vp_stage: int | None = None,
+    pp_rank: int | None = None,
+) -> MultiTokenPredictionBlockSubmodules | None:
+    """Submodules of the multi-token-prediction block of this pipeline stage, or None where it has
+    no MTP layer (upstream's get_gpt_mtp_block_spec). Each MTP layer repeats the decoder's last
+    layer with its own norms and projection.
+
+    Args:
+        config: The model's config: layer count, MoE pattern, norms and pipeline layout come from
+            it.
+        spec: The decoder block's submodules (its last layer is used) or a TransformerLayer spec.
+        use_transformer_engine: Transformer Engine modules when true; else inference-optimized ones
+            when config.transformer_impl is 'inference_optimized', else local
+            ones.
+        vp_stage: Virtual pipeline stage.
+        pp_rank: Pipeline rank.
+    """
+    if config.use_kitchen:
+        raise AssertionError(
+            "use_kitchen: Kitchen is not installed with megatron-core 0.19.2 (HAVE_KITCHEN is False)"
+        )
+    decoder_layer = last_layer_submodules(spec=spec)
+    layers = mtp_stage_layers(
+        layer=(
+            MtpLayerFromMultiTokenPredictionLayer(
+                submodules=multi_token_prediction_layer_submodules(
+                    enorm=LayerNormFromTENorm(),
+                    hnorm=LayerNormFromTENorm(),
+                    eh_proj=EhProjFromTEColumnParallelLinear(),
+                    mtp_model_layer=MtpModelLayerFromTransformerLayer(submodules=decoder_layer),
+                    layer_norm=LayerNormFromTENorm(),
+                )
+            )
+            if use_transformer_engine
+            else MtpLayerFromMultiTokenPredictionLayer(
+                submodules=multi_token_prediction_layer_submodules(
+                    enorm=LayerNormFromWrappedTorchNorm(),
+                    hnorm=LayerNormFromWrappedTorchNorm(),
+                    eh_proj=EhProjFromColumnParallelLinear(),
+                    mtp_model_layer=MtpModelLayerFromTransformerLayer(submodules=decoder_layer),
+                    layer_norm=LayerNormFromWrappedTorchNorm(),
+                )
+            )
+        ),
+        config=config,
+        vp_stage=vp_stage,
+        pp_rank=pp_rank,
+    )
+    return None if not layers else multi_token_prediction_block_submodules(layer_specs=layers)

@@ -11,23 +11,59 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
+#   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_block.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: afdf4d40282e604a66f055b90187d5b6
-"""Run-time checks for slot values that megatron hands to `build_module`.
+# Input hash: 8a0e3dca3bb5d84406ba2cf64f26f5d8
+"""Run-time helpers of the generated specs.
 
-Upstream annotates most such fields as `ModuleSpec | type`; a Builder-typed value is checked once,
-where the typed Submodules constructor receives it, instead of failing deep inside build_module.
+Checks for slot values that megatron hands to `build_module`: upstream annotates most such
+fields as `ModuleSpec | type`, so a Builder-typed value is checked once, where the typed
+Submodules constructor receives it, instead of failing deep inside build_module.
+
+Typed, generic versions of the layer-layout logic upstream's block factories inline (which layers
+are MoE, which layers this pipeline stage builds, how many MTP layers), so generated block
+factories compute exactly what upstream's do.
 """
 
 import types
+from collections.abc import Sequence
+from typing import cast
 
+from megatron.core import utils
+from megatron.core.extensions import transformer_engine
+from megatron.core.transformer.enums import LayerType
+from megatron.core.transformer.multi_token_prediction import (
+    get_mtp_layer_offset,
+    get_mtp_num_layers_to_build,
+)
+from megatron.core.transformer.pipeline_parallel_layer_layout import PipelineParallelLayerLayout
 from megatron.core.transformer.spec_utils import ModuleSpec
+from megatron.core.transformer.transformer_block import (
+    TransformerBlockSubmodules,
+    get_num_layers_to_build,
+)
+from megatron.core.transformer.transformer_config import TransformerConfig
+from megatron.core.transformer.transformer_layer import (
+    TransformerLayer,
+    TransformerLayerSubmodules,
+    get_transformer_layer_offset,
+)
 
-__all__ = ["module_spec", "module_spec_or_type"]
+__all__ = [
+    "last_layer_submodules",
+    "layer_pattern_specs",
+    "moe_layer_pattern",
+    "module_spec",
+    "module_spec_or_type",
+    "mtp_stage_layers",
+    "pipeline_stage_layers",
+    "te_at_least",
+    "te_grouped_linear_available",
+]
 
 
 def module_spec_or_type(value: object, slot: str) -> ModuleSpec | type:
@@ -47,3 +83,96 @@ def module_spec(value: object, slot: str) -> ModuleSpec:
     if isinstance(value, ModuleSpec):
         return value
     raise TypeError(f"{slot}: each item must be a ModuleSpec, not {type(value).__name__}")
+
+
+def moe_layer_pattern(config: TransformerConfig) -> list[int]:
+    """1 for each MoE layer, 0 for each dense one, from config.moe_layer_freq (as upstream)."""
+    frequency = cast(object, config.moe_layer_freq)  # upstream also takes other values, to refuse
+    if isinstance(frequency, int):
+        return [1 if index % frequency == 0 else 0 for index in range(config.num_layers)]
+    if isinstance(frequency, list):
+        pattern = cast(list[int], frequency)
+        assert len(pattern) == config.num_layers, (
+            f"Invalid length of moe_layer_pattern: {len(pattern)}, "
+            f"expected {config.num_layers}, current moe layer pattern: {frequency}"
+        )
+        return pattern
+    raise ValueError(f"Invalid moe_layer_freq: {type(frequency)}, {frequency}")
+
+
+def layer_pattern_specs[T](pattern: Sequence[int], *, one: T, zero: T) -> list[T]:
+    """`one` where the pattern has 1, `zero` where it has 0."""
+    if any(item not in (0, 1) for item in pattern):
+        raise ValueError(f"Invalid layer pattern: {list(pattern)}")
+    return [one if item == 1 else zero for item in pattern]
+
+
+def pipeline_stage_layers[T](
+    layers: Sequence[T], config: TransformerConfig, *, vp_stage: int | None, pp_rank: int | None
+) -> list[T]:
+    """The layers this pipeline stage builds (by the layout if the config has one)."""
+    # TransformerConfig annotates pipeline_model_parallel_layout with a bare list in its union.
+    layout: object = getattr(config, "pipeline_model_parallel_layout")
+    if layout is not None:
+        assert isinstance(
+            layout, PipelineParallelLayerLayout
+        ), f"Invalid pipeline model parallel layout: {layout}"
+        ids = layout.get_layer_id_list(
+            layer_type=LayerType.decoder, vp_stage=vp_stage, pp_rank=pp_rank
+        )
+        return [layers[index] for index in ids]
+    count = get_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank)
+    # megatron leaves get_transformer_layer_offset's return type unannotated (it is an int).
+    offset: int = (  # pyright: ignore[reportUnknownVariableType]
+        get_transformer_layer_offset(config, vp_stage=vp_stage, pp_rank=pp_rank)
+    )
+    return list(layers[offset : offset + count])
+
+
+def last_layer_submodules(
+    spec: TransformerBlockSubmodules | ModuleSpec,
+) -> TransformerLayerSubmodules:
+    """The submodules of the decoder layer an MTP layer repeats: the block's last layer, or the
+    TransformerLayer spec itself (upstream raises ValueError for anything else, as here)."""
+    layer: ModuleSpec | None = None
+    if isinstance(spec, TransformerBlockSubmodules) and spec.layer_specs:
+        layer = spec.layer_specs[-1]
+    elif isinstance(spec, ModuleSpec):
+        # ModuleSpec annotates module as `Tuple | type`, with a bare Tuple.
+        module: object = getattr(spec, "module")
+        layer = spec if module is TransformerLayer else None
+    if layer is None or not isinstance(layer.submodules, TransformerLayerSubmodules):
+        raise ValueError(f"Invalid spec: {spec}")
+    return layer.submodules
+
+
+def mtp_stage_layers[T](
+    layer: T, config: TransformerConfig, *, vp_stage: int | None, pp_rank: int | None
+) -> list[T]:
+    """The MTP layers this pipeline stage builds; empty where it builds none."""
+    if get_mtp_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank) == 0:
+        return []
+    if config.mtp_use_repeated_layer:
+        return [layer]
+    count = get_mtp_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank)
+    offset = get_mtp_layer_offset(config, vp_stage=vp_stage)
+    layers = ([layer] * (config.mtp_num_layers or 0))[offset : offset + count]
+    if layers:
+        assert (
+            len(layers) == config.mtp_num_layers
+        ), "All MTP layers must reside in the same pipeline stage"
+    return layers
+
+
+def te_at_least(version: str) -> bool:
+    """Whether Transformer Engine of at least `version` is installed (False without TE), as the
+    backend providers ask when they pick modules."""
+    # megatron leaves is_te_min_version's version parameter unannotated.
+    at_least: bool = utils.is_te_min_version(version)  # pyright: ignore[reportUnknownMemberType]
+    return at_least
+
+
+def te_grouped_linear_available() -> bool:
+    """Whether Transformer Engine's grouped linears exist (None without TE or before TE 1.9)."""
+    grouped: object = getattr(transformer_engine, "TEColumnParallelGroupedLinear")
+    return grouped is not None

@@ -1,0 +1,118 @@
+"""Stage 4 (shared): what every view builder needs: names, imports, expressions, signatures."""
+
+import textwrap
+from dataclasses import dataclass
+
+from generator import naming
+from generator.expressions import check_type_expression, check_value_expression
+from generator.imports import ImportRegistry
+from generator.model import Description, Parameter, ParameterKind
+from generator.validate import Catalog
+
+PACKAGE = "generated.megatron_core"
+SUPPORT_MODULE = naming.SUPPORT_MODULE
+MODULE_SPEC = "megatron.core.transformer.spec_utils.ModuleSpec"
+LINE_LENGTH = 100  # black's line length for generated code
+
+
+@dataclass(frozen=True)
+class SpecArgument:
+    """One argument of the adapter's `ModuleSpec.__init__` call, with a suppression if needed."""
+
+    name: str
+    value: str
+    ignored_rule: str | None = None
+    reason: str | None = None  # the third-party gap the suppression covers
+
+
+def docstring_lines(text: str, indent: int) -> tuple[str, ...]:
+    """Docstring lines for text at `indent`; multi-line ones end with an empty line, so the
+    closing quotes stand on their own line (PEP 257)."""
+    lines = wrapped_lines(text, LINE_LENGTH - indent - len('""""""'))  # opening and closing quotes
+    return lines if len(lines) == 1 else lines + ("",)
+
+
+def wrapped_lines(text: str, width: int) -> tuple[str, ...]:
+    """Wraps description text; escapes what could end a docstring early."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    lines: list[str] = []
+    for paragraph in escaped.split("\n\n"):
+        if lines:
+            lines.append("")
+        lines.extend(textwrap.wrap(paragraph, width) or [""])
+    return tuple(lines)
+
+
+class ViewContext:
+    """Builds the views of one generated module; every name it prints is imported through it."""
+
+    def __init__(self, catalog: Catalog, description: Description, fingerprint: str) -> None:
+        self.catalog = catalog
+        self.description = description
+        self.fingerprint = fingerprint
+        self.imports = ImportRegistry()
+        self.sources = {description.file}
+        self.local_imports = description.import_map()
+
+    # -- names and expressions ---------------------------------------------------------------
+
+    def _name(self, local: str, scope: Description | None = None) -> str:
+        """The printable name for a name local to `scope` (default: this module's description),
+        importing it as needed."""
+        local_imports = self.local_imports if scope is None else scope.import_map()
+        if local in local_imports:
+            return self.imports.qualified(local_imports[local])
+        for table in (self.catalog.interfaces, self.catalog.builders):
+            if local in table:
+                return self._generated(local, table[local][1])
+        if local in self.catalog.adapters:
+            return self._generated(local, self.catalog.adapters[local].description)
+        return local  # a builtin
+
+    def _generated(self, name: str, owner: Description) -> str:
+        if owner is self.description:
+            return name
+        self.sources.add(owner.file)
+        return self.imports.name(f"{PACKAGE}.{owner.module}", name)
+
+    def _type(self, text: str, scope: Description | None = None) -> str:
+        checked = check_type_expression(text)
+        for name in sorted(checked.names):
+            self._name(name, scope)
+        return checked.source
+
+    def _value(self, text: str, scope: Description | None = None) -> str:
+        checked = check_value_expression(text)
+        for name in sorted(checked.names):
+            self._name(name, scope)
+        return checked.source
+
+    def _signature(
+        self,
+        parameters: tuple[Parameter, ...],
+        *,
+        self_first: bool,
+        scope: Description | None = None,
+    ) -> str:
+        parts = ["self"] if self_first else []
+        kinds = [p.kind for p in parameters]
+        for index, parameter in enumerate(parameters):
+            if (
+                parameter.kind is ParameterKind.KEYWORD
+                and ParameterKind.KEYWORD not in kinds[:index]
+            ):
+                parts.append("*")
+            text = f"{parameter.name}: {self._type(parameter.type, scope)}"
+            if parameter.default is not None:
+                text += f" = {self._value(parameter.default, scope)}"
+            parts.append(text)
+            next_kind = kinds[index + 1] if index + 1 < len(kinds) else None
+            if (
+                parameter.kind is ParameterKind.POSITIONAL
+                and next_kind is not ParameterKind.POSITIONAL
+            ):
+                parts.append("/")
+        return ", ".join(parts)
+
+    def _arg_doc(self, name: str, doc: str) -> tuple[str, ...]:
+        return wrapped_lines(doc, LINE_LENGTH - 8 - len(f"{name}: "))
