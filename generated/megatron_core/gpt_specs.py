@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 356d7fcf7f78b597f598742c2a170c38
+# Input hash: aa607ad706e73ee59507c30d501e904f
 """Typed layer-spec factories for GPT models, assembled from the generated adapters."""
 
 from megatron.core.transformer.enums import AttnMaskType

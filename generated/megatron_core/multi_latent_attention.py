@@ -2,7 +2,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: 7815f03904a5993801aac1f70eb018d2
+# Input hash: 56203db4be8e8f017f57ae15f0a8d667
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention.
 """
