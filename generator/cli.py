@@ -1,4 +1,5 @@
-"""Command line: `python -m generator generate [--check]` and `python -m generator dump`."""
+"""Command line: `python -m generator generate [--check]`, `python -m generator slots` and
+`python -m generator dump`."""
 
 import argparse
 import dataclasses
@@ -13,6 +14,7 @@ from generator.load import load_descriptions
 from generator.model import build_model
 from generator.output import compare, write_atomically
 from generator.pipeline import generate_files
+from generator.slots import README, inventory, render_text, upstream_slots
 from generator.validate import validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,9 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         "dump", help="print the validated descriptions as JSON, for debugging"
     )
     dump.add_argument("--schemas", type=Path, default=ROOT / "schemas")
+    slots = commands.add_parser(
+        "slots",
+        help="list every upstream slot of megatron-core: its Builder, implementations, flags",
+    )
+    slots.add_argument("--schemas", type=Path, default=ROOT / "schemas")
     args = parser.parse_args(argv)
     if args.command == "dump":
         return _dump(args.schemas.resolve())
+    if args.command == "slots":
+        return _slots(args.schemas.resolve())
 
     started = time.perf_counter()
     root: Path = args.root.resolve()
@@ -51,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(errors.errors)} error(s); generated/ was not changed.", file=sys.stderr)
         return 1
     drift = compare(root, files)
+    outputs = "generated/ and README.md" if README in files else "generated/"
     if args.check:
         if drift.clean:
-            print(f"generated/ is up to date ({len(files)} files).")
+            print(f"{outputs} up to date ({len(files)} files).")
             return 0
         sys.stdout.write(drift.diff)
         for path, why in drift.stale:
@@ -62,20 +72,31 @@ def main(argv: list[str] | None = None) -> int:
             print(f"missing: {path}", file=sys.stderr)
         for path in drift.orphaned:
             print(f"orphaned: {path} (no description generates it)", file=sys.stderr)
-        print(
-            "generated/ is out of date: run `make generate` and commit the result.", file=sys.stderr
-        )
+        print(f"{outputs} out of date: run `make generate` and commit the result.", file=sys.stderr)
         return 1
     if drift.clean:
         print(
-            f"generated/ already up to date ({len(files)} files, {time.perf_counter() - started:.2f} s)."
+            f"{outputs} already up to date ({len(files)} files, {time.perf_counter() - started:.2f} s)."
         )
         return 0
     write_atomically(root, files)
     changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
     print(
-        f"wrote generated/ ({len(files)} files, {changed} changed, {time.perf_counter() - started:.2f} s)."
+        f"wrote {outputs} ({len(files)} files, {changed} changed, {time.perf_counter() - started:.2f} s)."
     )
+    return 0
+
+
+def _slots(schemas: Path) -> int:
+    """Prints every upstream slot with what the descriptions say of it, then `slots typed: N/M`."""
+    try:
+        loaded = load_descriptions(schemas, ROOT)
+        catalog = validate([build_model(item) for item in loaded])
+        table = inventory(catalog, upstream_slots())
+    except DescriptionErrors as errors:
+        print(errors, file=sys.stderr)
+        return 1
+    sys.stdout.write(render_text(table))
     return 0
 
 

@@ -1,4 +1,9 @@
-"""Stage 7: write generated files atomically, or compare them with what is committed."""
+"""Stage 7: write generated files atomically, or compare them with what is committed.
+
+Files under `generated/` are owned by the generator (a file no description generates there is
+orphaned); any other file (README.md, whose slots table is generated) is compared and replaced
+on its own.
+"""
 
 import difflib
 import os
@@ -34,10 +39,18 @@ def existing_files(output_dir: Path) -> set[Path]:
     }
 
 
+def _split(files: dict[Path, str]) -> tuple[dict[Path, str], dict[Path, str]]:
+    """(files under generated/, other files such as README.md)."""
+    generated = {p: t for p, t in files.items() if p.parts[:1] == ("generated",)}
+    return generated, {p: t for p, t in files.items() if p not in generated}
+
+
 def compare(root: Path, files: dict[Path, str]) -> Drift:
-    """Stale, missing and orphaned files under `generated/`, with a unified diff."""
+    """Stale, missing and orphaned files under `generated/`, stale or missing files outside it
+    (README.md), with a unified diff."""
     output_dir = root / "generated"
-    expected = {path.relative_to("generated"): text for path, text in files.items()}
+    generated, documents = _split(files)
+    expected = {path.relative_to("generated"): text for path, text in generated.items()}
     present = existing_files(output_dir)
     stale: list[tuple[Path, str]] = []
     diff: list[str] = []
@@ -58,9 +71,25 @@ def compare(root: Path, files: dict[Path, str]) -> Drift:
                     f"b/generated/{relative}",
                 )
             )
+    missing = [Path("generated") / p for p in sorted(set(expected) - present)]
+    for relative, text in sorted(documents.items()):
+        if not (root / relative).is_file():
+            missing.append(relative)
+            continue
+        actual = (root / relative).read_text(encoding="utf-8")
+        if actual != text:
+            stale.append((relative, "its generated part is out of date or was edited by hand"))
+            diff.extend(
+                difflib.unified_diff(
+                    actual.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    f"a/{relative.as_posix()}",
+                    f"b/{relative.as_posix()}",
+                )
+            )
     return Drift(
         stale=tuple(stale),
-        missing=tuple(Path("generated") / p for p in sorted(set(expected) - present)),
+        missing=tuple(missing),
         orphaned=tuple(Path("generated") / p for p in sorted(present - set(expected))),
         diff="".join(diff),
     )
@@ -76,28 +105,46 @@ def _input_hash(text: str) -> str | None:
 
 
 def write_atomically(root: Path, files: dict[Path, str]) -> None:
-    """Replaces `generated/` with exactly `files`, all at once.
+    """Replaces `generated/` with exactly the files under it, all at once, and each other file
+    (README.md) by a rename.
 
-    The new tree is written beside the old one and swapped in with two renames, so a failure
-    while writing leaves `generated/` untouched; files no longer generated disappear with it.
+    Everything is written beside what it replaces first and then swapped in with renames, so a
+    failure while writing leaves `generated/` and README.md untouched; files no longer generated
+    disappear with the old tree.
     """
     output_dir = root / "generated"
     backup = root / ".generated.old"
     _recover(output_dir, backup)
+    generated, documents = _split(files)
     staging = Path(tempfile.mkdtemp(prefix=".generated.", dir=root))
+    staged: list[tuple[Path, Path]] = []  # (temporary file, target) outside generated/
     try:
-        for relative, text in sorted(files.items()):
+        for relative, text in sorted(generated.items()):
             target = staging / relative.relative_to("generated")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
+        for relative, text in sorted(documents.items()):
+            target = root / relative
+            handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            os.close(handle)
+            staged.append((Path(name), target))
+            Path(name).write_text(text, encoding="utf-8")
+            if target.exists():
+                shutil.copymode(target, name)  # mkstemp's file is private (0600)
+            else:
+                os.chmod(name, 0o644)
         if output_dir.exists():
             os.replace(output_dir, backup)
         os.replace(staging, output_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
         _recover(output_dir, backup)
         raise
     shutil.rmtree(backup, ignore_errors=True)
+    for temporary, target in staged:
+        os.replace(temporary, target)
 
 
 def _recover(output_dir: Path, backup: Path) -> None:

@@ -7,6 +7,7 @@ from generator.formatting import format_code
 from generator.load import load_descriptions
 from generator.model import build_model
 from generator.render import TEMPLATES, environment, render_module, render_package
+from generator.slots import readme_files
 from generator.validate import validate
 from generator.naming import SUPPORT_MODULE
 from generator.view import build_views
@@ -46,4 +47,5 @@ def generate_files(schemas_dir: Path, root: Path) -> dict[Path, str]:
         files[OUTPUT_PACKAGE / module.path] = format_code(
             render_module(env, module), "module.py.j2"
         )
+    files.update(readme_files(catalog, root))  # README.md's slots table, when there is one
     return files

@@ -9,12 +9,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def copy_project(target: Path, *, with_generated: bool = True) -> Path:
-    """Copies schemas/ (and generated/) into `target`, laid out as in the project; returns it."""
+def copy_project(target: Path, *, with_generated: bool = True, with_readme: bool = False) -> Path:
+    """Copies schemas/ (and generated/, and README.md with its generated slots table) into
+    `target`, laid out as in the project; returns it."""
     shutil.copytree(ROOT / "schemas", target / "schemas")
     if with_generated:
         ignore = shutil.ignore_patterns("__pycache__")
         shutil.copytree(ROOT / "generated", target / "generated", ignore=ignore)
+    if with_readme:
+        shutil.copyfile(ROOT / "README.md", target / "README.md")
     return target
 
 

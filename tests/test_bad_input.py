@@ -62,17 +62,8 @@ def _append_copy(keys: list) -> Callable[[dict], None]:
 
 
 FC1 = ["builders", 0]  # LinearFc1Builder in mlp.json
-SPEC_FC1 = [
-    "specs",
-    0,
-    "submodules",
-    "slots",
-    "mlp",
-    "submodules",
-    "slots",
-    "linear_fc1",
-    "adapter",
-]
+# get_mlp_module_spec's local dense MLP: its linear_fc1 adapter.
+SPEC_FC1 = ["specs", 0, "body", "else", "else", "submodules", "slots", "linear_fc1", "adapter"]
 
 # (id, mutation, file named in the error, JSON pointer, key phrase of the message)
 CASES = [
@@ -168,7 +159,7 @@ CASES = [
         "spec-uses-adapter-of-other-builder",
         _edit_json("gpt_specs.json", _set(SPEC_FC1, "LinearFc2FromRowParallelLinear")),
         "gpt_specs.json",
-        "/specs/0/submodules/slots/mlp/submodules/slots/linear_fc1:",
+        "/specs/0/body/else/else/submodules/slots/linear_fc1:",
         "is not an adapter of LinearFc1Builder",
     ),
     (

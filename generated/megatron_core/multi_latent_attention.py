@@ -2,7 +2,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: aae51aa1b2a68122a4f62b1c495f8b92
+# Input hash: c42710ec9b284c25166690801b0f6f28
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention.
 """
