@@ -22,6 +22,7 @@ CPU runs still need the memory-buffer shim, because megatron would hand them a C
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import socket
 from collections.abc import Generator
@@ -32,6 +33,7 @@ import pytest
 import torch
 from megatron.core import parallel_state
 from megatron.core.models.gpt.gpt_model import GPTModel
+from megatron.core.tensor_parallel import mappings
 from megatron.core.tensor_parallel.random import (
     CudaRNGStatesTracker,
     model_parallel_cuda_manual_seed,
@@ -179,15 +181,37 @@ def _save_mtp_metrics_on_loss_device(
     tracker["avg_group"] = avg_group
 
 
+def _gather_along_last_dim_on_input_device(
+    input_: torch.Tensor, group: torch.distributed.ProcessGroup
+) -> torch.Tensor:
+    """Replacement for ``tensor_parallel.mappings._gather_along_last_dim`` that allocates its
+    all-gather buffer on the device of ``input_`` instead of ``torch.cuda.current_device()``.
+
+    Otherwise a copy of upstream (0.19.2). Only reached with tensor parallelism (a group of
+    size 1 returns ``input_``): the MTP layer gathers its embedding shards with it
+    (``MultiTokenPredictionLayer._concat_embeddings``).
+    """
+    world_size = group.size()
+    if world_size == 1:
+        return input_
+    dim_size = list(input_.size())
+    dim_size[0] = dim_size[0] * world_size
+    output = torch.empty(dim_size, dtype=input_.dtype, device=input_.device)
+    torch.distributed.all_gather_into_tensor(output, input_.contiguous(), group=group)
+    tensor_list = output.chunk(world_size, dim=0)
+    return torch.cat(tensor_list, dim=-1).contiguous()
+
+
 @contextlib.contextmanager
 def cpu_shims() -> Generator[None]:
     """Patch the CUDA-only spots hit by building and running a local-spec GPTModel on CPU.
 
     Reversible: the original methods are restored on exit (``pytest.MonkeyPatch`` undo).
     Patched: ``GlobalMemoryBuffer.get_tensor`` (attention scratch buffer),
-    ``CudaRNGStatesTracker.fork`` (dropout RNG) and
+    ``CudaRNGStatesTracker.fork`` (dropout RNG),
     ``MTPLossLoggingHelper.save_metrics_to_tracker`` (MTP loss logging, only reached by models
-    with an MTP block). Deliberately NOT patched, because these tests never reach them:
+    with an MTP block) and ``mappings._gather_along_last_dim`` (only reached with tensor
+    parallelism, by the MTP layer). Deliberately NOT patched, because these tests never reach them:
 
     * ``transformer.utils.get_default_causal_mask`` (allocates on CUDA) -- only used when no
       attention mask is passed; :func:`forward_backward` always passes one.
@@ -205,6 +229,7 @@ def cpu_shims() -> Generator[None]:
             "save_metrics_to_tracker",
             staticmethod(_save_mtp_metrics_on_loss_device),
         )
+        mp.setattr(mappings, "_gather_along_last_dim", _gather_along_last_dim_on_input_device)
         yield
 
 
@@ -332,6 +357,11 @@ class RunResult:
     """``model.state_dict()`` before the pass (tensors cloned; megatron adds ``_extra_state``)."""
     module_types: dict[str, type]
     """``type(module)`` for every entry of ``named_modules()``: the model's class tree."""
+    module_attributes: dict[str, dict[str, Any]]
+    """Per module (by ``named_modules()`` name): its public attributes of a plain type (bool,
+    int, float, str, enum, None), e.g. ``attn_mask_type``, ``layer_number``, head counts.
+    Catches spec parameters that change neither the weights nor, on the tests' inputs, the
+    numbers (the attention mask type is moot when a mask is passed)."""
     logits: torch.Tensor | None = None
     """Output of ``GPTModel.forward`` without labels: ``[batch, seq, vocab]`` (with tensor
     parallelism: this rank's vocab shard, or all of it once gathered). None: not run."""
@@ -371,11 +401,23 @@ def _detached_cpu(value: Any) -> Any:
     return value.detach().to(DEVICE_CPU, copy=True) if isinstance(value, torch.Tensor) else value
 
 
+_PLAIN_TYPES = (bool, int, float, str, enum.Enum, type(None))
+
+
+def _plain_attributes(module: torch.nn.Module) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in vars(module).items()
+        if not key.startswith("_") and isinstance(value, _PLAIN_TYPES)
+    }
+
+
 def collect_model(model: torch.nn.Module) -> RunResult:
-    """The built model only: its class tree and a detached CPU copy of its state dict."""
+    """The built model only: class tree, plain attributes, detached CPU copy of the state dict."""
     return RunResult(
         state_dict={key: _detached_cpu(value) for key, value in model.state_dict().items()},
         module_types={name: type(mod) for name, mod in model.named_modules()},
+        module_attributes={name: _plain_attributes(mod) for name, mod in model.named_modules()},
     )
 
 
@@ -399,6 +441,7 @@ def forward_backward(model: GPTModel) -> RunResult:
     return RunResult(
         state_dict=built.state_dict,
         module_types=built.module_types,
+        module_attributes=built.module_attributes,
         logits=_detached_cpu(logits),
         grads=grads,
     )
@@ -439,6 +482,7 @@ def forward_backward_with_labels(model: GPTModel) -> RunResult:
     return RunResult(
         state_dict=built.state_dict,
         module_types=built.module_types,
+        module_attributes=built.module_attributes,
         logits=_detached_cpu(logits),
         grads=grads,
         lm_loss=_detached_cpu(lm_loss),
@@ -499,7 +543,8 @@ def assert_same_value(name: str, generated: Any, upstream: Any) -> None:
 
 
 def assert_identical_models(generated: RunResult, upstream: RunResult) -> None:
-    """Assert the same class tree and the same state dict (keys, order, dtypes, values)."""
+    """Assert the same class tree, plain module attributes and state dict (keys, order,
+    dtypes, values)."""
     # Class tree first: a wrong module type is the most informative failure.
     mismatched_types = {
         name: (generated.module_types.get(name), upstream_type)
@@ -508,6 +553,14 @@ def assert_identical_models(generated: RunResult, upstream: RunResult) -> None:
     }
     assert not mismatched_types, f"module (generated, upstream) types differ: {mismatched_types}"
     assert list(generated.module_types) == list(upstream.module_types), "module names differ"
+    mismatched_attributes = {
+        name: (generated.module_attributes[name], attributes)
+        for name, attributes in upstream.module_attributes.items()
+        if generated.module_attributes[name] != attributes
+    }
+    assert (
+        not mismatched_attributes
+    ), f"module (generated, upstream) attributes differ: {mismatched_attributes}"
 
     # Same keys in the same order (the order is the construction order).
     assert list(generated.state_dict) == list(upstream.state_dict), "state_dict keys differ"

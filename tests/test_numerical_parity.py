@@ -116,7 +116,9 @@ GQA_CASES = [
 def test_gqa_swiglu_local_spec_gives_identical_logits_and_grads_on_cpu(case: GqaCase) -> None:
     """Generated and upstream ``get_gpt_layer_local_spec`` agree exactly for GQA/MQA + SwiGLU."""
     new_config = fresh_configs(**case.config)
-    upstream = build_and_run(upstream_specs.get_gpt_layer_local_spec(**case.spec_kwargs), new_config())
+    upstream = build_and_run(
+        upstream_specs.get_gpt_layer_local_spec(**case.spec_kwargs), new_config()
+    )
     generated = build_and_run(
         generated_specs.get_gpt_layer_local_spec(**case.spec_kwargs), new_config()
     )
@@ -238,7 +240,9 @@ def test_moe_decoder_layer_specs_build_identical_model_on_cpu() -> None:
         return TransformerBlockSubmodules(layer_specs=layer_specs, layer_norm=backends.LNImpl)
 
     upstream = build_only(
-        block(upstream_specs.get_gpt_decoder_layer_specs(new_config(), use_transformer_engine=False)),
+        block(
+            upstream_specs.get_gpt_decoder_layer_specs(new_config(), use_transformer_engine=False)
+        ),
         new_config(),
     )
     _assert_moe_pattern(upstream, case.moe_layers)
@@ -326,7 +330,9 @@ def test_mtp_block_spec_is_none_without_mtp_layers() -> None:
     """Without ``mtp_num_layers`` both factories return None (no MTP block)."""
     config = make_config()
     layer = generated_specs.get_gpt_layer_local_spec()
-    assert generated_specs.get_gpt_mtp_block_spec(config, layer, use_transformer_engine=False) is None
+    assert (
+        generated_specs.get_gpt_mtp_block_spec(config, layer, use_transformer_engine=False) is None
+    )
     assert (
         upstream_specs.get_gpt_mtp_block_spec(
             config, upstream_specs.get_gpt_layer_local_spec(), use_transformer_engine=False
@@ -404,4 +410,3 @@ def test_bf16_gqa_swiglu_mtp_model_gives_identical_logits_losses_and_grads_on_gp
     assert upstream.logits is not None and upstream.logits.dtype == torch.bfloat16
     generated = _run_mtp(generated_specs, case, cuda_device, **bf16)
     assert_identical_runs(generated, upstream)
-
