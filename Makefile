@@ -22,7 +22,7 @@ test: $(STAMP)
 
 # GPU parity (skips with a stated reason where no CUDA device is present).
 test-gpu: $(STAMP)
-	$(PY) -m pytest -m gpu tests/test_model_parity.py
+	$(PY) -m pytest -m gpu tests
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "need Python 3.12, got " + sys.version' \

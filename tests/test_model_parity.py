@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import torch
@@ -23,7 +22,7 @@ from megatron.core.transformer.spec_utils import ModuleSpec
 from megatron.core.transformer.transformer_config import TransformerConfig
 
 from generated.megatron_core import gpt_specs as generated_specs
-from tests.megatron_cpu import Normalization, RunResult, build_and_run, make_config
+from tests.megatron_cpu import Normalization, assert_identical_runs, build_and_run, make_config
 
 
 @dataclass(frozen=True)
@@ -75,43 +74,6 @@ def generated_local_spec(case: SpecCase) -> ModuleSpec:
         normalization=case.normalization,
         qk_l2_norm=case.qk_l2_norm,
     )
-
-
-def _assert_same_value(name: str, generated: Any, upstream: Any) -> None:
-    """Tensors: same dtype, shape and exact values; anything else (``_extra_state``): equal."""
-    if isinstance(upstream, torch.Tensor):
-        assert isinstance(generated, torch.Tensor), f"{name}: generated is {type(generated)}"
-        assert generated.dtype == upstream.dtype, f"{name}: dtype differs"
-        assert generated.shape == upstream.shape, f"{name}: shape differs"
-        assert torch.equal(generated, upstream), f"{name}: values differ"
-    else:
-        assert generated == upstream, f"{name}: {generated!r} != {upstream!r}"
-
-
-def assert_identical_runs(generated: RunResult, upstream: RunResult) -> None:
-    """Assert that two runs came from the same model and computed the same thing, exactly."""
-    # Class tree first: a wrong module type is the most informative failure.
-    mismatched_types = {
-        name: (generated.module_types.get(name), upstream_type)
-        for name, upstream_type in upstream.module_types.items()
-        if generated.module_types.get(name) is not upstream_type
-    }
-    assert not mismatched_types, f"module (generated, upstream) types differ: {mismatched_types}"
-    assert list(generated.module_types) == list(upstream.module_types), "module names differ"
-
-    # Same keys in the same order (the order is the construction order).
-    assert list(generated.state_dict) == list(upstream.state_dict), "state_dict keys differ"
-    for key, upstream_value in upstream.state_dict.items():
-        _assert_same_value(f"state_dict[{key}]", generated.state_dict[key], upstream_value)
-
-    _assert_same_value("logits", generated.logits, upstream.logits)
-
-    assert list(generated.grads) == list(upstream.grads), "parameter names differ"
-    missing = [name for name, grad in upstream.grads.items() if grad is None]
-    # Otherwise the gradient comparison would silently skip those parameters.
-    assert not missing, f"parameters without a gradient: {missing}"
-    for name, upstream_grad in upstream.grads.items():
-        _assert_same_value(f"grad[{name}]", generated.grads[name], upstream_grad)
 
 
 def compare_generated_with_upstream(
