@@ -157,6 +157,7 @@ class Slot:
     hardcoded: str | None  # what the parent builds instead of reading the spec
     default: str | None  # upstream's dataclass default (a value expression); None: required
     placeholder: str | None  # a no-op class the parent accepts besides the Builder
+    also_accepts: tuple[tuple[str, str], ...]  # (type expression, why) besides the Builder
     upstream_typed: bool  # upstream annotates the field with a Builder Protocol
     location: Location
 
@@ -425,6 +426,7 @@ def _parent(data: dict[str, Any], at: _Locator) -> Parent:
                 hardcoded=slot.get("hardcoded") if slot.get("source") == "hardcoded" else None,
                 default=slot.get("default"),
                 placeholder=slot.get("placeholder"),
+                also_accepts=tuple((a["type"], a["reason"]) for a in slot.get("also_accepts", [])),
                 upstream_typed=slot.get("upstream_typed", False),
                 location=at("slots", i).location,
             )

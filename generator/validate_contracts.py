@@ -488,6 +488,8 @@ class ContractChecker:
                     yield error(
                         slot.location, f"{local!r} is not imported", "add it to the imports"
                     )
+            for accepted, _ in slot.also_accepts:
+                yield from self._check_type(description, accepted, slot.location)
             if slot.default is not None:
                 yield from self._check_value(description, slot.default, slot.location)
                 if slot.default == "None" and not slot.optional:

@@ -66,6 +66,8 @@ class SpecViews(ViewContext):
             annotation = self._name(slot.builder)
             if slot.placeholder is not None:
                 annotation += f" | type[{self._name(slot.placeholder)}]"
+            for accepted, _ in slot.also_accepts:
+                annotation += f" | {self._type(accepted)}"
             if slot.is_list:
                 annotation = f"{self.imports.name('collections.abc', 'Sequence')}[{annotation}]"
             if slot.optional:
@@ -73,7 +75,8 @@ class SpecViews(ViewContext):
             default = f" = {self._value(slot.default)}" if slot.default is not None else ""
             parameters.append(f"{slot.name}: {annotation}{default}")
             arguments.append(self._slot_argument(slot))
-            args_doc.append((slot.name, self._arg_doc(slot.name, slot.doc)))
+            doc = " ".join([slot.doc, *(f"Also {t}: {why}" for t, why in slot.also_accepts)])
+            args_doc.append((slot.name, self._arg_doc(slot.name, doc)))
         for field in parent.fields:
             parameters.append(f"{field.name}: {self._type(field.type)} | None = None")
             fresh = f"{field.default_factory}()"
