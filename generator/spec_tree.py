@@ -216,13 +216,31 @@ def _resolve_implementation(value: object) -> _Implementation:
     if inspect.isclass(value):
         shim = _new_shim(value)
         if shim is not None:
-            inner = _resolve_implementation(shim.target)
-            return _Implementation(inner.target, inner.arguments + shim.arguments)
+            reference, arguments = shim
+            target = reference.resolve()
+            if target is not value:
+                inner = _resolve_implementation(target)
+                return _Implementation(inner.target, inner.arguments + arguments)
     return _Implementation(value)
 
 
+@dataclass(frozen=True, eq=False)
+class _Reference:
+    """A name or dotted expression in a module, looked up when used (so that a test that
+    rebinds the name, e.g. to simulate Transformer Engine, is seen), or a fixed object."""
+
+    expression: ast.expr | None
+    namespace: Mapping[str, object]
+    fixed: object = None
+
+    def resolve(self) -> object:
+        if self.expression is None:
+            return self.fixed
+        return _resolve_expression(self.expression, self.namespace)
+
+
 @functools.cache
-def _new_shim(cls: type) -> _Implementation | None:
+def _new_shim(cls: type) -> tuple[_Reference, tuple[tuple[str, object], ...]] | None:
     """``class X: def __new__(cls, *args, **kwargs): return Y(*args, k=CONST, **kwargs)``."""
     own = cast(dict[str, object], vars(cls))
     new = own.get("__new__")
@@ -247,16 +265,25 @@ def _new_shim(cls: type) -> _Implementation | None:
         if not isinstance(keyword.value, ast.Constant):
             return None
         arguments.append((keyword.arg, cast(object, keyword.value.value)))
-    target = _resolve_expression(call.func, _globals_of(function))
-    if target is cls:
-        return None
-    return _Implementation(target, tuple(arguments))
+    return _Reference(call.func, _globals_of(function)), tuple(arguments)
 
 
 def _defaults(implementation: object) -> dict[str, object]:
     """Parameter defaults of ``implementation`` (empty when it has no readable signature)."""
     if _is_mock(implementation) or implementation is None:
         return {}
+    try:
+        return _cached_defaults(implementation)
+    except TypeError:  # unhashable
+        return _read_defaults(implementation)
+
+
+@functools.cache
+def _cached_defaults(implementation: object) -> dict[str, object]:
+    return _read_defaults(implementation)
+
+
+def _read_defaults(implementation: object) -> dict[str, object]:
     try:
         signature = inspect.signature(cast(Callable[..., object], implementation))
     except (TypeError, ValueError):
@@ -346,7 +373,7 @@ def _own_returns(function: ast.FunctionDef) -> list[ast.Return]:
 class _AdapterCall:
     """What an adapter's ``__call__`` builds: target and keyword -> source of the value."""
 
-    target: object
+    target: _Reference
     target_text: str
     from_fields: tuple[tuple[str, str], ...]
     constants: tuple[tuple[str, object], ...]
@@ -359,20 +386,24 @@ def _adapter_call(cls: type) -> _AdapterCall:
     tree = _function_ast(call_function)
     if tree is None:
         if declared is not None:
-            return _AdapterCall(declared, qualified_name(declared), (), ())
+            return _AdapterCall(_Reference(None, {}, declared), qualified_name(declared), (), ())
         raise SpecTreeError(f"cannot read the source of {qualified_name(cls)}.__call__")
     calls = [ret.value for ret in _own_returns(tree) if isinstance(ret.value, ast.Call)]
     targets = {ast.unparse(call.func) for call in calls}
     if len(targets) != 1:
         if declared is not None:
-            return _AdapterCall(declared, qualified_name(declared), (), ())
+            return _AdapterCall(_Reference(None, {}, declared), qualified_name(declared), (), ())
         raise SpecTreeError(
             f"{qualified_name(cls)}.__call__ must return one call to what it builds;"
             f" found {sorted(targets) or 'none'}"
         )
     call = calls[0]
-    namespace = _globals_of(call_function)
-    target = declared if declared is not None else _resolve_expression(call.func, namespace)
+    target = (
+        _Reference(None, {}, declared)
+        if declared is not None
+        else _Reference(call.func, _globals_of(call_function))
+    )
+    target.resolve()  # fail early on a name the module does not define
     from_fields: list[tuple[str, str]] = []
     constants: list[tuple[str, object]] = []
     for keyword in call.keywords:
@@ -496,8 +527,9 @@ def _from_adapter(adapter: object) -> SpecNode:
             arguments[field_name] = cast(object, getattr(adapter, field_name))
     submodules = arguments.pop("submodules", None)
     # A Transformer Engine class is None without TE: name it as the adapter's source does.
-    name = f"{built.target_text} (None)" if built.target is None else None
-    return _node(built.target, arguments, submodules, name=name)
+    target = built.target.resolve()
+    name = f"{built.target_text} (None)" if target is None else None
+    return _node(target, arguments, submodules, name=name)
 
 
 def _node(

@@ -77,7 +77,9 @@ from generator.spec_tree import (
 
 def assert_same(a: object, b: object) -> None:
     ta, tb = normalize(a), normalize(b)
-    assert ta == tb, "\n".join(diff(ta, tb)) + "\n--- first\n" + render(ta) + "\n--- second\n" + render(tb)
+    assert ta == tb, (
+        "\n".join(diff(ta, tb)) + "\n--- first\n" + render(ta) + "\n--- second\n" + render(tb)
+    )
 
 
 def node(tree: Tree) -> SpecNode:
@@ -398,7 +400,10 @@ def test_diff_reports_none_against_a_class_and_list_positions() -> None:
         layer_specs=[_layer(None, AttnMaskType.causal, {})] * 2, layer_norm=WrappedTorchNorm
     )
     b = TransformerBlockSubmodules(
-        layer_specs=[_layer(None, AttnMaskType.causal, {}), _layer(IdentityOp, AttnMaskType.causal, {})],
+        layer_specs=[
+            _layer(None, AttnMaskType.causal, {}),
+            _layer(IdentityOp, AttnMaskType.causal, {}),
+        ],
         layer_norm=WrappedTorchNorm,
     )
     assert diff(normalize(a), normalize(b)) == [
@@ -428,8 +433,34 @@ def test_render_is_an_indented_tree() -> None:
         "transformer.transformer_layer.TransformerLayer"
         "  [transformer.transformer_layer.TransformerLayerSubmodules]"
     )
-    assert "  self_attention: transformer.attention.SelfAttention(attn_mask_type=AttnMaskType.causal)" in text
+    assert (
+        "  self_attention: transformer.attention.SelfAttention(attn_mask_type=AttnMaskType.causal)"
+        in text
+    )
     assert "    q_layernorm: transformer.torch_norm.L2Norm" in lines
     assert "  mlp: transformer.mlp.MLP  [transformer.mlp.MLPSubmodules]" in lines
     assert "    activation_func: None" in lines
     assert "  sharded_state_dict_keys_map: {'x.': 'y.'}" in lines
+
+
+# -------------------------------------------------------------------- simulated Transformer Engine
+
+
+def test_adapters_resolve_their_class_when_used_so_simulated_te_is_seen() -> None:
+    from tests.simulated_te import STAND_INS, simulated_te
+
+    if te_module.HAVE_TE:
+        pytest.skip("Transformer Engine is installed")
+    ours = MlpFromTEFusedMLP(submodules=typed_mlp_submodules())
+    assert node(normalize(ours)).implementation is None
+    with simulated_te():
+        fused = STAND_INS["TEFusedMLP"]
+        assert te_module.TEFusedMLP is fused
+        upstream = partial(fused.as_mlp_submodule, submodules=upstream_mlp_submodules())
+        assert_same(upstream, ours)
+        assert (
+            node(normalize(ours)).name == "megatron.core.extensions.transformer_engine.TEFusedMLP"
+        )
+    # Everything is restored on exit.
+    assert te_module.TEFusedMLP is None
+    assert node(normalize(ours)).implementation is None
