@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 356d7fcf7f78b597f598742c2a170c38
+# Input hash: 59b2e2fbe4909521d7a6a5730e261d74
 """Typed layer-spec factories for GPT models, assembled from the generated adapters."""
 
 from megatron.core.transformer.enums import AttnMaskType

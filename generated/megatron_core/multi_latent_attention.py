@@ -2,7 +2,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: 7815f03904a5993801aac1f70eb018d2
+# Input hash: 4780091e38c721659cc85c0230ecf6cf
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention.
 """

@@ -16,7 +16,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: afdf4d40282e604a66f055b90187d5b6
+# Input hash: 6378392c2d72e76499af4e072976df45
 """Run-time checks for slot values that megatron hands to `build_module`.
 
 Upstream annotates most such fields as `ModuleSpec | type`; a Builder-typed value is checked once,
