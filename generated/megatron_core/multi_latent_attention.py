@@ -2,7 +2,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: 4f7bac07a4e7c22e47c250d10619c7b2
+# Input hash: 94fe09f44d18ad7124f4b2408daeea29
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention.
 """
