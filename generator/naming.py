@@ -12,8 +12,8 @@ SUPPORT_MODULE = "spec_values"
 SUPPORT_FUNCTIONS = frozenset(
     {
         "layer_pattern_specs",
-        "last_layer_submodules",
         "moe_layer_pattern",
+        "mtp_decoder_layer",
         "mtp_stage_layers",
         "pipeline_stage_layers",
         "te_at_least",
@@ -46,8 +46,13 @@ def adapter_name(builder: Builder, implementation: Implementation) -> str:
 
 
 def typed_binding_name(implementation: Implementation) -> str:
-    """Module-level name of an unannotated function bound to its Interface type."""
-    return f"_{implementation.object}"
+    """Module-level name of an unannotated or private upstream object bound once."""
+    return f"_{implementation.object.lstrip('_')}"
+
+
+def is_private(name: str) -> bool:
+    """An upstream object whose name starts with `_` (imported once, with a named suppression)."""
+    return name.startswith("_")
 
 
 def module_import_alias(module: str) -> str:

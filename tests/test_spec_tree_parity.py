@@ -660,6 +660,28 @@ def _excerpt(text: str, lines: int = 80) -> str:
     )
 
 
+# Upstream crashes that the generated factories deliberately do not reproduce: (factory, the
+# exception upstream raises, what in its message identifies the defect, why).
+UPSTREAM_DEFECTS = [
+    (
+        factory,
+        AttributeError,
+        "moe_use_legacy_grouped_gemm",
+        "upstream reads config.moe_use_legacy_grouped_gemm, which TransformerConfig 0.19.2 lacks,"
+        " whenever transformer_impl is 'inference_optimized'",
+    )
+    for factory in ("get_gpt_decoder_layer_specs", "get_gpt_decoder_block_spec")
+]
+
+
+def _upstream_defect(case: Case, error: BaseException | None) -> str | None:
+    """Why upstream's `error` for `case` is a known upstream defect, or None."""
+    for factory, kind, marker, why in UPSTREAM_DEFECTS:
+        if case.factory == factory and isinstance(error, kind) and marker in str(error):
+            return why
+    return None
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_spec_tree_parity(case: Case, request: pytest.FixtureRequest) -> None:
     if case.parallel_state:
@@ -670,6 +692,11 @@ def test_spec_tree_parity(case: Case, request: pytest.FixtureRequest) -> None:
         pytest.fail(f"AttributeError: {missing}", pytrace=False)
     upstream_outcome, upstream_tree = run(upstream_factory(case.factory), case)
     ours_outcome, ours_tree = run(ours, case)
+    defect = _upstream_defect(case, upstream_outcome.error)
+    if defect is not None:
+        # Ours deliberately does not reproduce an upstream crash; it must build a spec instead.
+        assert ours_outcome.error is None, f"{defect}; yet ours raised {ours_outcome.error!r}"
+        return
     if upstream_outcome.error is not None:
         expected = type(upstream_outcome.error)
         if ours_outcome.error is None:

@@ -17,7 +17,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 6c3dd2d4da7cf397b5cd5c093bf2b110
+# Input hash: 1376641241b8c5a570a95e09bcb8f1cc
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -151,6 +151,7 @@ from .moe import (
     RouterFromTopKRouter,
     RouterInterface,
     SharedExpertsBuilder,
+    SharedExpertsFromBuildSharedExperts,
     SharedExpertsFromFusedSharedExpertMLP,
     SharedExpertsFromSharedExpertMLP,
     SharedExpertsInterface,
@@ -343,6 +344,7 @@ __all__ = [
     "RouterFromTopKRouter",
     "RouterInterface",
     "SharedExpertsBuilder",
+    "SharedExpertsFromBuildSharedExperts",
     "SharedExpertsFromFusedSharedExpertMLP",
     "SharedExpertsFromSharedExpertMLP",
     "SharedExpertsInterface",

@@ -17,7 +17,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 6c3dd2d4da7cf397b5cd5c093bf2b110
+# Input hash: 1376641241b8c5a570a95e09bcb8f1cc
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
@@ -54,7 +54,7 @@ from megatron.core.transformer.transformer_layer import (
 )
 
 __all__ = [
-    "last_layer_submodules",
+    "mtp_decoder_layer",
     "layer_pattern_specs",
     "moe_layer_pattern",
     "module_spec",
@@ -129,11 +129,20 @@ def pipeline_stage_layers[T](
     return list(layers[offset : offset + count])
 
 
-def last_layer_submodules(
+def mtp_decoder_layer(
     spec: TransformerBlockSubmodules | ModuleSpec,
-) -> TransformerLayerSubmodules:
-    """The submodules of the decoder layer an MTP layer repeats: the block's last layer, or the
-    TransformerLayer spec itself (upstream raises ValueError for anything else, as here)."""
+    config: TransformerConfig,
+    *,
+    vp_stage: int | None,
+    pp_rank: int | None,
+) -> TransformerLayerSubmodules | None:
+    """The submodules of the decoder layer the MTP layers of this stage repeat (the block's last
+    layer, or the TransformerLayer spec itself); None where this stage builds no MTP layer.
+
+    As upstream, the stage is asked first, and only then is `spec` checked (ValueError).
+    """
+    if get_mtp_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank) == 0:
+        return None
     layer: ModuleSpec | None = None
     if isinstance(spec, TransformerBlockSubmodules) and spec.layer_specs:
         layer = spec.layer_specs[-1]
