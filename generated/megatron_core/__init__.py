@@ -17,7 +17,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 07d8e72dc3f5dc24ce3a7cf7b9083086
+# Input hash: 34367f2dbf83796898ee41c2515f3398
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -81,6 +81,7 @@ from .experts import (
     grouped_mlp_submodules,
 )
 from .gated_delta_net import (
+    AttentionNoOffsetFromGatedDeltaNet,
     InProjBuilder,
     InProjFromColumnParallelLinear,
     InProjFromInferenceLayerNormColumnParallelLinear,
@@ -211,6 +212,7 @@ from .transformer_layer import (
     AttentionBuilder,
     AttentionFromSelfAttention,
     AttentionInterface,
+    AttentionNoOffsetBuilder,
     MlpBuilder,
     MlpFromMLP,
     MlpInterface,
@@ -229,6 +231,8 @@ __all__ = [
     "AttentionBuilder",
     "AttentionFromSelfAttention",
     "AttentionInterface",
+    "AttentionNoOffsetBuilder",
+    "AttentionNoOffsetFromGatedDeltaNet",
     "BiasDropoutAddBuilder",
     "BiasDropoutAddFromGetBiasDropoutAdd",
     "BiasDropoutAddFromIdentityFuncOp",
