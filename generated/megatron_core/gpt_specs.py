@@ -9,7 +9,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 3f749ad0f48fbe6d05dd3bd63eaf8063
+# Input hash: cfb03fbf4c2e4b158a1f22ae79ec93ea
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
