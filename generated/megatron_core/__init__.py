@@ -5,6 +5,7 @@
 #   schemas/megatron_core/cross_attention.json
 #   schemas/megatron_core/dsa_attention.json
 #   schemas/megatron_core/dsa_indexer.json
+#   schemas/megatron_core/experimental_attention_variant_module_specs.json
 #   schemas/megatron_core/experts.json
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
@@ -17,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 1376641241b8c5a570a95e09bcb8f1cc
+# Input hash: 41f4f19cc1dbd115f0181aa02ddc8cdc
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -64,12 +65,24 @@ from .cross_attention import (
     LinearLayerFromTEColumnParallelLinear,
     cross_attention_submodules,
 )
-from .dsa_attention import IndexerBuilder, IndexerInterface, ds_attention_submodules
+from .dsa_attention import (
+    IndexerBuilder,
+    IndexerFromDSAIndexer,
+    IndexerInterface,
+    ds_attention_submodules,
+)
 from .dsa_indexer import (
     IndexerLinearBuilder,
     IndexerLinearFromTELinear,
     IndexerLinearInterface,
     dsa_indexer_submodules,
+)
+from .experimental_attention_variant_module_specs import (
+    get_dsa_module_spec_for_backend,
+    get_experimental_attention_variant_module_spec,
+    get_gated_delta_net_module_spec,
+    get_transformer_block_with_experimental_attention_variant_spec,
+    get_transformer_layer_with_experimental_attention_variant_spec,
 )
 from .experts import (
     GroupedLinearFc1Builder,
@@ -81,6 +94,7 @@ from .experts import (
     grouped_mlp_submodules,
 )
 from .gated_delta_net import (
+    AttentionNoOffsetFromGatedDeltaNet,
     InProjBuilder,
     InProjFromColumnParallelLinear,
     InProjFromInferenceLayerNormColumnParallelLinear,
@@ -212,6 +226,7 @@ from .transformer_layer import (
     AttentionBuilder,
     AttentionFromSelfAttention,
     AttentionInterface,
+    AttentionNoOffsetBuilder,
     MlpBuilder,
     MlpFromMLP,
     MlpInterface,
@@ -230,6 +245,8 @@ __all__ = [
     "AttentionBuilder",
     "AttentionFromSelfAttention",
     "AttentionInterface",
+    "AttentionNoOffsetBuilder",
+    "AttentionNoOffsetFromGatedDeltaNet",
     "BiasDropoutAddBuilder",
     "BiasDropoutAddFromGetBiasDropoutAdd",
     "BiasDropoutAddFromIdentityFuncOp",
@@ -263,6 +280,7 @@ __all__ = [
     "InProjFromTELayerNormColumnParallelLinear",
     "InProjInterface",
     "IndexerBuilder",
+    "IndexerFromDSAIndexer",
     "IndexerInterface",
     "IndexerLinearBuilder",
     "IndexerLinearFromTELinear",
@@ -359,6 +377,9 @@ __all__ = [
     "ds_attention_submodules",
     "dsa_indexer_submodules",
     "gated_delta_net_submodules",
+    "get_dsa_module_spec_for_backend",
+    "get_experimental_attention_variant_module_spec",
+    "get_gated_delta_net_module_spec",
     "get_gpt_decoder_block_spec",
     "get_gpt_decoder_layer_specs",
     "get_gpt_layer_local_spec",
@@ -375,6 +396,8 @@ __all__ = [
     "get_moe_module_spec",
     "get_te_dense_mlp_module_spec",
     "get_te_moe_module_spec",
+    "get_transformer_block_with_experimental_attention_variant_spec",
+    "get_transformer_layer_with_experimental_attention_variant_spec",
     "grouped_mlp_submodules",
     "mla_self_attention_submodules",
     "mlp_submodules",

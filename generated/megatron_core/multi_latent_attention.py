@@ -2,7 +2,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: 3b0aa8a1a36d2d0feadd295882ac21ad
+# Input hash: c93ad7332a0db7866009fc25185732fc
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention.
 """
