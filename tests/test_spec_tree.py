@@ -57,7 +57,7 @@ from generated.megatron_core.moe import (
     ExpertsFromSequentialMLP,
     MlpFromMoELayer,
     SharedExpertsFromSharedExpertMLP,
-    mo_e_submodules,
+    moe_submodules,
 )
 from generated.megatron_core.transformer_layer import AttentionFromSelfAttention, MlpFromMLP
 from generator.spec_tree import (
@@ -249,7 +249,7 @@ def test_moe_partials_equal_the_moe_adapters() -> None:
         ),
     )
     ours = MlpFromMoELayer(
-        submodules=mo_e_submodules(
+        submodules=moe_submodules(
             experts=ExpertsFromSequentialMLP(submodules=typed_mlp_submodules()),
             shared_experts=SharedExpertsFromSharedExpertMLP(submodules=typed_mlp_submodules()),
         )
