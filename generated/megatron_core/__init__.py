@@ -17,7 +17,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 07d8e72dc3f5dc24ce3a7cf7b9083086
+# Input hash: 73757ad390da779fea38e31fc683ceca
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -178,6 +178,8 @@ from .multi_latent_attention import (
     LinearUpProjFromInferenceLayerNormColumnParallelLinear,
     LinearUpProjFromTEColumnParallelLinear,
     LinearUpProjFromTELayerNormColumnParallelLinear,
+    MLAAttentionFromFusedMLASelfAttention,
+    MLAAttentionFromMLASelfAttention,
     MLACoreAttentionBuilder,
     MLACoreAttentionFromTEDotProductAttention,
     MLACoreAttentionInterface,
@@ -211,6 +213,8 @@ from .transformer_layer import (
     AttentionBuilder,
     AttentionFromSelfAttention,
     AttentionInterface,
+    MLAAttentionBuilder,
+    MLAAttentionInterface,
     MlpBuilder,
     MlpFromMLP,
     MlpInterface,
@@ -317,6 +321,10 @@ __all__ = [
     "LinearUpProjFromInferenceLayerNormColumnParallelLinear",
     "LinearUpProjFromTEColumnParallelLinear",
     "LinearUpProjFromTELayerNormColumnParallelLinear",
+    "MLAAttentionBuilder",
+    "MLAAttentionFromFusedMLASelfAttention",
+    "MLAAttentionFromMLASelfAttention",
+    "MLAAttentionInterface",
     "MLACoreAttentionBuilder",
     "MLACoreAttentionFromTEDotProductAttention",
     "MLACoreAttentionInterface",

@@ -3,7 +3,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: 02943c8245e0abacc6e5b731a029bc99
+# Input hash: 4bdd78d9b73d5c1afbd4307e355f35f0
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla).
 """

@@ -17,7 +17,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 07d8e72dc3f5dc24ce3a7cf7b9083086
+# Input hash: 73757ad390da779fea38e31fc683ceca
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
