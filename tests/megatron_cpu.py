@@ -531,6 +531,18 @@ def build_only(
 # --------------------------------------------------------------------------------------------
 
 
+def assert_same_module(first: torch.nn.Module, second: torch.nn.Module) -> None:
+    """Same class tree and exactly equal state (``_extra_state`` entries compared with ==)."""
+    assert [type(m) for m in first.modules()] == [type(m) for m in second.modules()]
+    first_state, second_state = first.state_dict(), second.state_dict()
+    assert first_state.keys() == second_state.keys()
+    for key, value in first_state.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, second_state[key]), key
+        else:  # TE-style `_extra_state` entries are None for local modules
+            assert value == second_state[key], key
+
+
 def assert_same_value(name: str, generated: Any, upstream: Any) -> None:
     """Tensors: same dtype, shape and exact values; anything else (``_extra_state``): equal."""
     if isinstance(upstream, torch.Tensor):

@@ -38,18 +38,7 @@ from generated.megatron_core import (
     LinearQkvFromColumnParallelLinear,
     MlpFromMLP,
 )
-from tests.megatron_cpu import make_config, seed_everything
-
-
-def _assert_same_module(first: torch.nn.Module, second: torch.nn.Module) -> None:
-    assert [type(m) for m in first.modules()] == [type(m) for m in second.modules()]
-    first_state, second_state = first.state_dict(), second.state_dict()
-    assert first_state.keys() == second_state.keys()
-    for key, value in first_state.items():
-        if isinstance(value, torch.Tensor):
-            assert torch.equal(value, second_state[key]), key
-        else:  # TE-style `_extra_state` entries are None for local modules
-            assert value == second_state[key], key
+from tests.megatron_cpu import assert_same_module, make_config, seed_everything
 
 
 def test_bias_dropout_add_adapters_build_the_same_thing_on_both_paths() -> None:
@@ -90,7 +79,7 @@ def test_attention_adapter_builds_the_same_self_attention_on_both_paths(
     called = adapter(**arguments)
     assert isinstance(built, SelfAttention) and isinstance(called, SelfAttention)
     assert built.attn_mask_type is called.attn_mask_type is AttnMaskType.causal
-    _assert_same_module(built, called)
+    assert_same_module(built, called)
 
 
 def test_attention_adapter_is_the_module_spec_upstream_writes() -> None:
@@ -130,7 +119,7 @@ def test_mlp_adapter_builds_what_upstream_as_mlp_submodule_builds(
     generated = MlpFromMLP(submodules=submodules)(**arguments)
     seed_everything(7)
     upstream = partial(MLP.as_mlp_submodule, submodules=upstream_submodules)(**arguments)
-    _assert_same_module(generated, upstream)
+    assert_same_module(generated, upstream)
 
 
 def test_moe_adapter_builds_what_upstream_local_moe_spec_builds(
@@ -204,4 +193,4 @@ def test_cross_attention_adapters_build_what_upstream_classes_build(
     generated = CrossAttention(submodules=generated_submodules, **arguments)
     seed_everything(7)
     upstream = CrossAttention(submodules=upstream_submodules, **arguments)
-    _assert_same_module(generated, upstream)
+    assert_same_module(generated, upstream)

@@ -30,18 +30,7 @@ from generated.megatron_core import (
     TransformerBlockLayerFromTransformerLayer,
 )
 from generated.megatron_core.gpt_specs import get_gpt_layer_local_spec
-from tests.megatron_cpu import make_config, seed_everything
-
-
-def _assert_same_module(first: torch.nn.Module, second: torch.nn.Module) -> None:
-    assert [type(m) for m in first.modules()] == [type(m) for m in second.modules()]
-    first_state, second_state = first.state_dict(), second.state_dict()
-    assert first_state.keys() == second_state.keys()
-    for key, value in first_state.items():
-        if isinstance(value, torch.Tensor):
-            assert torch.equal(value, second_state[key]), key
-        else:
-            assert value == second_state[key], key
+from tests.megatron_cpu import assert_same_module, make_config, seed_everything
 
 
 def _typed_layer() -> TransformerBlockLayerFromTransformerLayer:
@@ -67,7 +56,7 @@ def test_transformer_block_from_adapters_matches_upstream_block(
     expected = TransformerBlock(config=config, spec=upstream)
     assert [layer.layer_number for layer in built.layers] == [1, 2]
     assert built.final_layernorm is not None
-    _assert_same_module(built, expected)
+    assert_same_module(built, expected)
 
 
 def test_transformer_block_layer_adapter_builds_the_same_layer_on_both_paths(
@@ -86,7 +75,7 @@ def test_transformer_block_layer_adapter_builds_the_same_layer_on_both_paths(
     seed_everything(5)
     called = adapter(**arguments)
     assert isinstance(built, TransformerLayer) and isinstance(called, TransformerLayer)
-    _assert_same_module(built, called)
+    assert_same_module(built, called)
 
 
 def test_mtp_block_from_adapters_matches_upstream_gpt_mtp_block(
@@ -118,4 +107,4 @@ def test_mtp_block_from_adapters_matches_upstream_gpt_mtp_block(
     seed_everything(11)
     expected = MultiTokenPredictionBlock(config=config, spec=upstream, pg_collection=pg_collection)
     assert [layer.layer_number for layer in built.layers] == [1]
-    _assert_same_module(built, expected)
+    assert_same_module(built, expected)

@@ -1,4 +1,8 @@
-"""Typed Submodules constructors: upstream's own dataclasses, with every slot typed by its Builder."""
+"""Typed Submodules constructors: upstream's own dataclasses, with every slot typed by its Builder.
+
+A wrong implementation is a pyright error naming the slot's Builder on every construction path:
+a slot the parent calls directly, one it hands to build_module, and an element of a list slot.
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +89,8 @@ from generated.megatron_core import (
     LinearProjFromRowParallelLinear,
     LinearQkvFromColumnParallelLinear,
     CoreAttentionFromDotProductAttention,
+    get_gpt_layer_local_spec,
+    transformer_block_submodules,
 )
 
 
@@ -108,6 +114,9 @@ build_module_path = transformer_layer_submodules(
     ),
 )
 anything_at_all = transformer_layer_submodules(mlp_bda=42)
+list_element = transformer_block_submodules(
+    layer_specs=[get_gpt_layer_local_spec(), LinearFc2FromRowParallelLinear()],
+)
 '''
 
 
@@ -122,7 +131,13 @@ def test_pyright_names_the_builder_of_a_slot_given_a_wrong_implementation(tmp_pa
             text for text in reversed(source[: error.line]) if " = " in text and text[0] != " "
         )
         owners.setdefault(line.split(" = ")[0], error.message)
-    assert set(owners) == {"direct_call", "build_module_path", "anything_at_all"}, errors
+    assert set(owners) == {
+        "direct_call",
+        "build_module_path",
+        "anything_at_all",
+        "list_element",
+    }, errors
     assert '"q_layernorm" of type "LayerNormBuilder | None"' in owners["direct_call"]
     assert '"self_attention" of type "AttentionBuilder' in owners["build_module_path"]
     assert '"mlp_bda" of type "BiasDropoutAddBuilder"' in owners["anything_at_all"]
+    assert '"TransformerBlockLayerBuilder"' in owners["list_element"]

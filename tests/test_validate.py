@@ -85,7 +85,8 @@ def test_a_derivation_must_start_from_its_own_parameter(schemas: Path) -> None:
 
 def test_null_is_refused_in_a_slot_that_is_not_optional(schemas: Path) -> None:
     def null_norm(data: Description) -> None:
-        data["specs"][0]["submodules"]["slots"]["input_layernorm"] = None
+        [local] = [s for s in data["specs"] if s["name"] == "get_gpt_layer_local_submodules"]
+        local["body"]["slots"]["input_layernorm"] = None
 
     _edit(schemas, "gpt_specs.json", null_norm)
     assert any("slot 'input_layernorm' is not optional" in e for e in _errors(schemas))
@@ -220,3 +221,39 @@ def test_an_implementation_added_to_an_unknown_builder_is_refused(schemas: Path)
     _edit(schemas, "mlp.json", add_to_unknown)
     [error] = _errors(schemas)
     assert error.startswith("/implementations/0: implementation added to unknown builder")
+
+
+def test_a_factory_call_must_name_a_factory_or_helper_and_its_parameters(schemas: Path) -> None:
+    def bad_calls(data: Description) -> None:
+        [local] = [s for s in data["specs"] if s["name"] == "get_gpt_layer_local_submodules"]
+        local["let"]["mlp"] = {"call": "get_mlp_module_spec", "arguments": {"use_tee": "False"}}
+        local["let"]["layer_norm"] = {"call": "no_such_factory"}
+
+    _edit(schemas, "gpt_specs.json", bad_calls)
+    errors = _errors(schemas)
+    assert any("get_mlp_module_spec has no parameter 'use_tee'" in e for e in errors), errors
+    assert any("'no_such_factory' is neither a spec factory nor a run-time helper" in e for e in errors)
+
+
+def test_a_condition_may_only_use_parameters_imports_and_run_time_predicates(
+    schemas: Path,
+) -> None:
+    def bad_condition(data: Description) -> None:
+        [mlp] = [s for s in data["specs"] if s["name"] == "get_mlp_module_spec"]
+        mlp["body"]["if"] = "num_experts is not None and __import__('os')"
+
+    _edit(schemas, "gpt_specs.json", bad_condition)
+    [error] = _errors(schemas)
+    assert error.startswith("/specs/0/body: Call is not allowed"), error
+
+
+def test_an_adapter_where_a_list_slot_needs_a_list_is_refused(schemas: Path) -> None:
+    def single_layer(data: Description) -> None:
+        [block] = [s for s in data["specs"] if s["name"] == "get_gpt_decoder_block_spec"]
+        block["body"]["slots"]["layer_specs"] = {
+            "adapter": "TransformerBlockLayerFromTransformerLayer",
+            "submodules": {"parent": "TransformerLayer", "slots": {}},
+        }
+
+    _edit(schemas, "gpt_specs.json", single_layer)
+    assert any("slot 'layer_specs' holds a list" in e for e in _errors(schemas))

@@ -3,7 +3,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: d71095e7a7b13063b7ff40b526b1464b
+# Input hash: 50b00dd0d8cf9de74cea7f7392a79bb9
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from .experts import (

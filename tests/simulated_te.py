@@ -1,0 +1,114 @@
+"""Build Transformer Engine layer specs where Transformer Engine is not installed.
+
+A spec only names classes, but without TE upstream's TE factories cannot even be called:
+``gpt_layer_specs`` binds ``TESpecProvider``/``TENorm``/``TEFusedMLP`` to ``None`` behind
+``if HAVE_TE``, ``experimental_attention_variant_module_specs`` never defines ``TESpecProvider``,
+``_get_backend_spec_provider``-style code asserts ``HAVE_TE``, and the version checks
+(``is_te_min_version``) see TE 0.0.0 and choose the fallbacks of very old TE releases.
+
+:func:`simulated_te` makes the process look like one with TE ``TE_VERSION`` installed, for
+spec building only (nothing built from such a spec can run):
+
+* in every loaded ``megatron.*`` and ``generated.*`` module, each TE name that is ``None``
+  without TE (``TEFusedMLP``, ``TEActivationOp``, the grouped linears, ...) is rebound to one
+  stand-in class of that name (``TEFusedMLP`` and ``TEFusedMLPWithGroupedLinear`` subclass
+  ``MLP``, as the real ones do, so ``as_mlp_submodule`` exists); TE classes that are
+  ``MagicMock`` instances without TE stay what they are (each is one distinct object);
+* ``HAVE_TE`` is set in the spec modules, which also get the real ``TESpecProvider`` and
+  ``TENorm``;
+* megatron's cached TE version is set to ``TE_VERSION``.
+
+Everything is restored on exit. Where TE is installed it does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+from collections.abc import Generator
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import megatron.core.utils as megatron_utils
+    from megatron.core.extensions import transformer_engine as te_module
+    from megatron.core.extensions.transformer_engine_spec_provider import TESpecProvider
+    from megatron.core.models.gpt import experimental_attention_variant_module_specs
+    from megatron.core.models.gpt import gpt_layer_specs
+    from megatron.core.transformer.mlp import MLP
+    from packaging.version import Version
+
+TE_VERSION = "2.14.0"
+"""The TE version the simulation reports: new enough for every TE path of megatron-core 0.19.2
+(TEFusedMLPWithGroupedLinear needs 2.14)."""
+
+NONE_WITHOUT_TE = (
+    "TEActivationOp",
+    "TEColumnParallelGroupedLinear",
+    "TERowParallelGroupedLinear",
+    "TEGroupedLinear",
+    "TEFusedResidualRMSNorm",
+    "TEFusedMLP",
+    "TEFusedMLPWithGroupedLinear",
+)
+
+
+def _stand_in(name: str) -> type:
+    base: type = MLP if name.startswith("TEFusedMLP") else object
+    return type(name, (base,), {"__module__": te_module.__name__, "__qualname__": name})
+
+
+STAND_INS: dict[str, type] = {name: _stand_in(name) for name in NONE_WITHOUT_TE}
+"""One stand-in class per TE name that is None without TE (stable identity across cases)."""
+
+_MISSING = object()
+
+_found: tuple[int, list[tuple[object, str]]] = (-1, [])
+
+
+def _none_te_names() -> list[tuple[object, str]]:
+    """(module, name) for each TE name bound to None in a loaded megatron or generated module
+    (recomputed when modules were loaded since the last call)."""
+    global _found
+    if _found[0] != len(sys.modules):
+        found: list[tuple[object, str]] = []
+        for module_name, module in list(sys.modules.items()):
+            if not module_name.startswith(("megatron.", "generated.")):
+                continue
+            namespace = vars(module)
+            found.extend(
+                (module, name)
+                for name in STAND_INS
+                if name in namespace and namespace[name] is None
+            )
+        _found = (len(sys.modules), found)
+    return _found[1]
+
+
+@contextlib.contextmanager
+def simulated_te() -> Generator[None]:
+    """Within the block, megatron's and the generated modules see TE ``TE_VERSION``."""
+    if te_module.HAVE_TE:
+        yield
+        return
+    saved: list[tuple[object, str, object]] = []
+
+    def rebind(module: object, name: str, value: object) -> None:
+        saved.append((module, name, getattr(module, name, _MISSING)))
+        setattr(module, name, value)
+
+    try:
+        for module, name in _none_te_names():
+            rebind(module, name, STAND_INS[name])
+        for module in (gpt_layer_specs, experimental_attention_variant_module_specs):
+            rebind(module, "HAVE_TE", True)
+            rebind(module, "TESpecProvider", TESpecProvider)
+        rebind(gpt_layer_specs, "TENorm", te_module.TENorm)
+        rebind(megatron_utils, "_te_version", Version(TE_VERSION))
+        yield
+    finally:
+        for module, name, value in reversed(saved):
+            if value is _MISSING:
+                delattr(module, name)
+            else:
+                setattr(module, name, value)

@@ -1,0 +1,701 @@
+"""Spec-tree parity: each upstream GPT spec factory against the generated one of the same name.
+
+For every factory, every combination of its options (the matrices below) is built by upstream
+and by the generated factory of the same name (looked up in ``generated.megatron_core.gpt_specs``,
+then ``generated.megatron_core``), both are normalized with :mod:`generator.spec_tree`, and the
+trees must be equal; a failure shows the differing paths. Where upstream rejects a combination
+(raises), the generated factory must raise an exception of the same type.
+
+Arguments equal to upstream's defaults are not passed, so a combination that only uses the
+options a generated factory already has calls it exactly as a user would.
+
+Transformer Engine: cases that use it (TE factories, TE/inference backends, configs with
+``transformer_impl`` other than local) run inside :func:`tests.simulated_te.simulated_te`, which
+makes megatron's modules look like TE 2.14 is installed (specs only name classes; nothing is
+built). Local cases run in the process as it is. A generated factory missing so far fails its
+cases with AttributeError naming it.
+
+Spec building only: the whole file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import traceback
+import warnings
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from generator.spec_tree import diff, normalize, render
+from tests.simulated_te import simulated_te
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from megatron.core.extensions.transformer_engine_spec_provider import TESpecProvider
+    from megatron.core.models import backends
+    from megatron.core.models.backends import InferenceSpecProvider, LocalSpecProvider
+    from megatron.core.models.gpt import (
+        experimental_attention_variant_module_specs as upstream_experimental,
+    )
+    from megatron.core.models.gpt import gpt_layer_specs as upstream_gpt
+    from megatron.core.models.gpt import moe_module_specs as upstream_moe
+    from megatron.core.transformer.mlp import MLP
+    from megatron.core.transformer.spec_utils import ModuleSpec
+    from megatron.core.transformer.transformer_config import (
+        MLATransformerConfig,
+        TransformerConfig,
+    )
+
+# --------------------------------------------------------------------------------------------
+# Factories: where upstream's live, where ours are looked up
+# --------------------------------------------------------------------------------------------
+
+UPSTREAM: dict[str, ModuleType] = {
+    name: module
+    for module, names in (
+        (
+            upstream_gpt,
+            (
+                "get_gpt_layer_local_spec",
+                "get_gpt_layer_local_submodules",
+                "get_gpt_layer_with_transformer_engine_spec",
+                "get_gpt_layer_with_transformer_engine_submodules",
+                "get_gpt_layer_with_inference_spec",
+                "get_gpt_layer_with_inference_submodules",
+                "get_mlp_module_spec",
+                "get_mlp_module_spec_for_backend",
+                "get_gpt_decoder_layer_specs",
+                "get_gpt_decoder_block_spec",
+                "get_gpt_mtp_block_spec",
+                "get_gpt_mtp_block_spec_for_backend",
+            ),
+        ),
+        (
+            upstream_moe,
+            (
+                "get_moe_module_spec",
+                "get_moe_module_spec_for_backend",
+                "get_inference_optimized_moe_spec",
+            ),
+        ),
+        (
+            upstream_experimental,
+            (
+                "get_gated_delta_net_module_spec",
+                "get_dsa_module_spec_for_backend",
+                "get_experimental_attention_variant_module_spec",
+                "get_transformer_layer_with_experimental_attention_variant_spec",
+                "get_transformer_block_with_experimental_attention_variant_spec",
+            ),
+        ),
+    )
+    for name in names
+}
+
+
+def upstream_factory(name: str) -> Callable[..., object]:
+    return getattr(UPSTREAM[name], name)
+
+
+def resolve_ours(name: str) -> Callable[..., object]:
+    """The generated factory ``name`` (AttributeError, naming it, while it does not exist)."""
+    import generated.megatron_core as package
+    from generated.megatron_core import gpt_specs
+
+    for module in (gpt_specs, package):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(
+        f"{name} is not generated yet (looked in generated.megatron_core.gpt_specs and"
+        " generated.megatron_core)"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------------------------
+
+Arguments = Callable[[], dict[str, object]]
+"""Makes one call's keyword arguments (called once per side, inside the case's environment)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    factory: str
+    label: str
+    arguments: Arguments
+    te: bool = False
+    parallel_state: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.factory}:{self.label}"
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ",".join(_text(item) for item in value) + "]"  # pyright: ignore
+    return repr(value)
+
+
+def fixed(values: Mapping[str, object]) -> Arguments:
+    """Arguments that are the same plain values for every call."""
+    return lambda: dict(values)
+
+
+def label_of(values: Mapping[str, object]) -> str:
+    parts = [name if value is True else f"{name}={_text(value)}" for name, value in values.items()]
+    return "-".join(parts) or "defaults"
+
+
+def combinations(dims: Mapping[str, Sequence[object]]) -> Iterator[dict[str, object]]:
+    names = list(dims)
+    for values in itertools.product(*(dims[name] for name in names)):
+        yield dict(zip(names, values))
+
+
+def non_default(factory: str, values: Mapping[str, object]) -> dict[str, object]:
+    """``values`` minus those equal to the upstream factory's defaults (not passed)."""
+    import inspect
+
+    parameters = inspect.signature(upstream_factory(factory)).parameters
+
+    def is_default(name: str, value: object) -> bool:
+        if name not in parameters:
+            return False
+        default = parameters[name].default
+        return (
+            default is not inspect.Parameter.empty
+            and type(default) is type(value)
+            and default == value
+        )
+
+    return {name: value for name, value in values.items() if not is_default(name, value)}
+
+
+def flag_cases(
+    factories: Sequence[str],
+    dims: Mapping[str, Sequence[object]],
+    extras: Sequence[Mapping[str, object]] = (),
+    te: Callable[[Mapping[str, object]], bool] = lambda values: False,
+) -> list[Case]:
+    """One case per combination of ``dims`` (and per extra single-option case), per factory."""
+    cases: list[Case] = []
+    for factory in factories:
+        for values in [*combinations(dims), *extras]:
+            passed = non_default(factory, values)
+            cases.append(
+                Case(
+                    factory,
+                    label_of(passed),
+                    fixed(passed),
+                    te=te(values),
+                )
+            )
+    return cases
+
+
+BACKENDS: dict[str, Callable[[], object]] = {
+    "local": LocalSpecProvider,
+    "te": TESpecProvider,
+    "inference": InferenceSpecProvider,
+}
+
+
+def with_backend(values: Mapping[str, object]) -> Arguments:
+    """Arguments with ``backend`` named in ``values`` replaced by a fresh provider."""
+
+    def make() -> dict[str, object]:
+        made = dict(values)
+        name = made.get("backend")
+        if isinstance(name, str):
+            made["backend"] = BACKENDS[name]()
+        return made
+
+    return make
+
+
+def backend_cases(
+    factory: str, backends_: Sequence[str | None], dims: Mapping[str, Sequence[object]]
+) -> list[Case]:
+    cases: list[Case] = []
+    for backend in backends_:
+        for values in combinations(dims):
+            passed = non_default(factory, values)
+            passed = {"backend": backend, **passed} if backend is not None else passed
+            cases.append(
+                Case(factory, label_of(passed), with_backend(passed), te=backend != "local")
+            )
+    return cases
+
+
+# ---- configs for the block, MTP and experimental factories ----------------------------------
+
+_BASE: dict[str, object] = dict(
+    num_layers=2, hidden_size=64, num_attention_heads=4, use_cpu_initialization=True
+)
+
+
+@dataclass(frozen=True)
+class ConfigCase:
+    label: str
+    options: Mapping[str, object]
+    mla: bool = False
+
+    def make(self) -> TransformerConfig:
+        cls = MLATransformerConfig if self.mla else TransformerConfig
+        return cls(**{**_BASE, **self.options})  # pyright: ignore[reportArgumentType]
+
+    @property
+    def te(self) -> bool:
+        return self.options.get("transformer_impl", "local") != "local"
+
+
+BLOCK_CONFIGS = (
+    ConfigCase("dense-L2", {}),
+    ConfigCase("dense-L4-qkln-RMS", dict(num_layers=4, qk_layernorm=True, normalization="RMSNorm")),
+    ConfigCase("moe-L4-freq1", dict(num_layers=4, num_moe_experts=4, moe_layer_freq=1)),
+    ConfigCase(
+        "moe-L4-freq2-gg",
+        dict(num_layers=4, num_moe_experts=4, moe_layer_freq=2, moe_grouped_gemm=True),
+    ),
+    ConfigCase("moe-L3-list", dict(num_layers=3, num_moe_experts=4, moe_layer_freq=[1, 0, 1])),
+    ConfigCase(
+        "moe-L4-freq2-te-act",
+        dict(num_layers=4, num_moe_experts=4, moe_layer_freq=2, use_te_activation_func=True),
+    ),
+    ConfigCase("mla-L2-qkln", dict(qk_layernorm=True), mla=True),
+    ConfigCase(
+        "inference-L2",
+        dict(
+            transformer_impl="inference_optimized", normalization="RMSNorm", add_bias_linear=False
+        ),
+    ),
+    ConfigCase(
+        "gdn-L2",
+        dict(
+            transformer_impl="transformer_engine",
+            experimental_attention_variant="gated_delta_net",
+            linear_attention_freq=2,
+        ),
+    ),
+)
+
+
+def block_cases() -> list[Case]:
+    cases: list[Case] = []
+    for factory in ("get_gpt_decoder_layer_specs", "get_gpt_decoder_block_spec"):
+        for config in BLOCK_CONFIGS:
+            for values in combinations(
+                dict(
+                    use_transformer_engine=[False, True],
+                    normalization=[None, "RMSNorm"],
+                    qk_l2_norm=[False, True],
+                )
+            ):
+                passed = non_default(factory, values)
+                passed["use_transformer_engine"] = values["use_transformer_engine"]
+
+                def make(
+                    config: ConfigCase = config, passed: dict[str, object] = passed
+                ) -> dict[str, object]:
+                    return {"config": config.make(), **passed}
+
+                cases.append(
+                    Case(
+                        factory,
+                        f"{config.label}-{label_of(passed)}",
+                        make,
+                        te=config.te or bool(values["use_transformer_engine"]),
+                        parallel_state=True,
+                    )
+                )
+    return cases
+
+
+MTP_CONFIGS = tuple(
+    ConfigCase(
+        f"mtp={layers}" + ("-repeated" if repeated else ""),
+        dict(num_layers=2, mtp_num_layers=layers, mtp_use_repeated_layer=repeated),
+    )
+    for layers in (None, 1, 2)
+    for repeated in (False, True)
+)
+
+
+def _mtp_input(kind: str, config: TransformerConfig, te: bool) -> object:
+    """The ``spec`` argument of the MTP factories (the same upstream value for both sides)."""
+    if kind == "block":
+        return upstream_gpt.get_gpt_decoder_block_spec(config, use_transformer_engine=te)
+    if kind == "layer":
+        return (
+            upstream_gpt.get_gpt_layer_with_transformer_engine_spec()
+            if te
+            else upstream_gpt.get_gpt_layer_local_spec()
+        )
+    return ModuleSpec(module=MLP)  # neither: upstream raises ValueError when it builds layers
+
+
+def mtp_cases() -> list[Case]:
+    cases: list[Case] = []
+    for config in MTP_CONFIGS:
+        for kind in ("block", "layer", "other"):
+            for te in (False, True):
+
+                def make(
+                    config: ConfigCase = config, kind: str = kind, te: bool = te
+                ) -> dict[str, object]:
+                    made = config.make()
+                    return {
+                        "config": made,
+                        "spec": _mtp_input(kind, made, te),
+                        "use_transformer_engine": te,
+                    }
+
+                cases.append(
+                    Case(
+                        "get_gpt_mtp_block_spec",
+                        f"{config.label}-spec={kind}-use_transformer_engine={te}",
+                        make,
+                        te=te,
+                        parallel_state=True,
+                    )
+                )
+            for backend in BACKENDS:
+
+                def make_for_backend(
+                    config: ConfigCase = config, kind: str = kind, backend: str = backend
+                ) -> dict[str, object]:
+                    made = config.make()
+                    return {
+                        "config": made,
+                        "spec": _mtp_input(kind, made, backend != "local"),
+                        "backend": BACKENDS[backend](),
+                    }
+
+                cases.append(
+                    Case(
+                        "get_gpt_mtp_block_spec_for_backend",
+                        f"{config.label}-spec={kind}-backend={backend}",
+                        make_for_backend,
+                        te=backend != "local",
+                        parallel_state=True,
+                    )
+                )
+    return cases
+
+
+_TE_IMPL: dict[str, object] = dict(transformer_impl="transformer_engine")
+_DSA: dict[str, object] = dict(
+    _TE_IMPL, experimental_attention_variant="dsa", add_bias_linear=False
+)
+_GDN: dict[str, object] = dict(_TE_IMPL, experimental_attention_variant="gated_delta_net")
+
+EXPERIMENTAL_CONFIGS = (
+    ConfigCase("gdn-L4-freq2", dict(_GDN, num_layers=4, linear_attention_freq=2)),
+    ConfigCase(
+        "gdn-L4-freq4-RMS-moe-freq2",
+        dict(
+            _GDN,
+            num_layers=4,
+            linear_attention_freq=4,
+            normalization="RMSNorm",
+            num_moe_experts=4,
+            moe_layer_freq=2,
+        ),
+    ),
+    ConfigCase("gdn-L3-list", dict(_GDN, num_layers=3, linear_attention_freq=[1, 1, 0])),
+    ConfigCase("dsa-L2", _DSA, mla=True),
+    ConfigCase("dsa-L2-qkln-RMS", dict(_DSA, qk_layernorm=True, normalization="RMSNorm"), mla=True),
+    ConfigCase(
+        "dsa-L4-topk2-moe-gg",
+        dict(
+            _DSA,
+            num_layers=4,
+            dsa_indexer_topk_freq=2,
+            num_moe_experts=4,
+            moe_grouped_gemm=True,
+        ),
+        mla=True,
+    ),
+    ConfigCase("standard-L2", dict(_TE_IMPL)),
+    ConfigCase(
+        "local-impl-gdn",
+        dict(experimental_attention_variant="gated_delta_net", linear_attention_freq=2),
+    ),
+)
+
+EXPERIMENTAL_FACTORIES = (
+    "get_gated_delta_net_module_spec",
+    "get_dsa_module_spec_for_backend",
+    "get_experimental_attention_variant_module_spec",
+    "get_transformer_layer_with_experimental_attention_variant_spec",
+)
+
+
+def experimental_cases() -> list[Case]:
+    cases: list[Case] = []
+    for config in EXPERIMENTAL_CONFIGS:
+        for factory in EXPERIMENTAL_FACTORIES:
+            for backend in (None, *BACKENDS):
+
+                def make(
+                    config: ConfigCase = config, backend: str | None = backend
+                ) -> dict[str, object]:
+                    made: dict[str, object] = {"config": config.make()}
+                    if backend is not None:
+                        made["backend"] = BACKENDS[backend]()
+                    return made
+
+                cases.append(
+                    Case(factory, f"{config.label}-backend={backend or 'default'}", make, te=True)
+                )
+
+        def make_block(config: ConfigCase = config) -> dict[str, object]:
+            return {"config": config.make()}
+
+        cases.append(
+            Case(
+                "get_transformer_block_with_experimental_attention_variant_spec",
+                config.label,
+                make_block,
+                te=True,
+                parallel_state=True,
+            )
+        )
+    return cases
+
+
+def _te(values: Mapping[str, object]) -> bool:
+    return True
+
+
+CASES: list[Case] = [
+    *flag_cases(
+        ("get_gpt_layer_local_spec", "get_gpt_layer_local_submodules"),
+        dict(
+            num_experts=[None, 4],
+            moe_grouped_gemm=[False, True],
+            qk_layernorm=[False, True],
+            multi_latent_attention=[False, True],
+            normalization=[None, "LayerNorm", "RMSNorm"],
+            qk_l2_norm=[False, True],
+        ),
+        extras=[dict(fp8="e4m3"), dict(use_kitchen=True)],
+    ),
+    *flag_cases(
+        (
+            "get_gpt_layer_with_transformer_engine_spec",
+            "get_gpt_layer_with_transformer_engine_submodules",
+        ),
+        dict(
+            num_experts=[None, 4],
+            moe_grouped_gemm=[False, True],
+            qk_layernorm=[False, True],
+            multi_latent_attention=[False, True],
+            qk_l2_norm=[False, True],
+            use_te_op_fuser=[False, True],
+            use_te_activation_func=[False, True],
+            mla_down_proj_fusion=[False, True],
+            use_grouped_gemm_for_dense_mlp=[False, True],
+        ),
+        extras=[dict(fp8="e4m3"), dict(use_kitchen=True)],
+        te=_te,
+    ),
+    *flag_cases(
+        ("get_gpt_layer_with_inference_spec", "get_gpt_layer_with_inference_submodules"),
+        dict(
+            qk_layernorm=[False, True],
+            multi_latent_attention=[False, True],
+            qk_l2_norm=[False, True],
+            num_experts=[None, 4],
+            moe_grouped_gemm=[False, True],
+            moe_use_legacy_grouped_gemm=[False, True],
+        ),
+        te=_te,
+    ),
+    # Without TE upstream asserts HAVE_TE ("--transformer-impl inference_optimized requires
+    # transformer engine"): ours must refuse too.
+    *[
+        Case(factory, "without-te", fixed({}), te=False)
+        for factory in (
+            "get_gpt_layer_with_inference_spec",
+            "get_gpt_layer_with_inference_submodules",
+        )
+    ],
+    *flag_cases(
+        ("get_mlp_module_spec",),
+        dict(
+            use_te=[True, False],
+            num_experts=[None, 4],
+            moe_grouped_gemm=[False, True],
+            use_te_op_fuser=[False, True],
+        ),
+        extras=[dict(fp8="e4m3")],
+        te=lambda values: values.get("use_te", True) is True,
+    ),
+    *backend_cases(
+        "get_mlp_module_spec_for_backend",
+        list(BACKENDS),
+        dict(
+            num_experts=[None, 4],
+            moe_grouped_gemm=[False, True],
+            use_te_op_fuser=[False, True],
+            use_te_activation_func=[False, True],
+            use_grouped_gemm_for_dense_mlp=[False, True],
+        ),
+    ),
+    *flag_cases(
+        ("get_moe_module_spec",),
+        dict(use_te=[True, False], num_experts=[None, 4], moe_grouped_gemm=[False, True]),
+        te=lambda values: values["use_te"] is True,
+    ),
+    *backend_cases(
+        "get_moe_module_spec_for_backend",
+        list(BACKENDS),
+        dict(
+            num_experts=[None, 4],
+            moe_grouped_gemm=[False, True],
+            use_te_activation_func=[False, True],
+        ),
+    ),
+    Case("get_inference_optimized_moe_spec", "te", fixed({}), te=True),
+    Case("get_inference_optimized_moe_spec", "without-te", fixed({}), te=False),
+    *block_cases(),
+    *mtp_cases(),
+    *experimental_cases(),
+]
+
+MATRIX_SIZES: dict[str, int] = {}
+for _case in CASES:
+    MATRIX_SIZES[_case.factory] = MATRIX_SIZES.get(_case.factory, 0) + 1
+
+EXPECTED_MATRIX_SIZES = {
+    "get_gpt_layer_local_spec": 98,
+    "get_gpt_layer_local_submodules": 98,
+    "get_gpt_layer_with_transformer_engine_spec": 514,
+    "get_gpt_layer_with_transformer_engine_submodules": 514,
+    "get_gpt_layer_with_inference_spec": 65,
+    "get_gpt_layer_with_inference_submodules": 65,
+    "get_mlp_module_spec": 17,
+    "get_mlp_module_spec_for_backend": 96,
+    "get_moe_module_spec": 8,
+    "get_moe_module_spec_for_backend": 24,
+    "get_inference_optimized_moe_spec": 2,
+    "get_gpt_decoder_layer_specs": 72,
+    "get_gpt_decoder_block_spec": 72,
+    "get_gpt_mtp_block_spec": 36,
+    "get_gpt_mtp_block_spec_for_backend": 54,
+    "get_gated_delta_net_module_spec": 32,
+    "get_dsa_module_spec_for_backend": 32,
+    "get_experimental_attention_variant_module_spec": 32,
+    "get_transformer_layer_with_experimental_attention_variant_spec": 32,
+    "get_transformer_block_with_experimental_attention_variant_spec": 8,
+}
+
+
+def test_matrix_sizes() -> None:
+    """Every listed upstream factory has a matrix; its size is recorded here (and printed)."""
+    print("\nspec-tree parity matrix sizes:")
+    for factory, size in MATRIX_SIZES.items():
+        print(f"  {factory}: {size}")
+    print(f"  total: {sum(MATRIX_SIZES.values())}")
+    assert set(MATRIX_SIZES) == set(UPSTREAM)
+    assert MATRIX_SIZES == EXPECTED_MATRIX_SIZES
+    ids = [case.id for case in CASES]
+    assert len(ids) == len(set(ids)), "case ids must be unique"
+
+
+# --------------------------------------------------------------------------------------------
+# The parity check
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def environment(te: bool) -> Generator[None]:
+    """Warnings off; simulated TE when asked; upstream's LNImpl rebinding undone on exit.
+
+    ``LocalSpecProvider.layer_norm(rms_norm=True)`` rebinds the module global
+    ``megatron.core.models.backends.LNImpl`` for good (it matters where apex is installed):
+    each side of each case starts from the value the process started with.
+    """
+    saved = backends.LNImpl
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with simulated_te() if te else contextlib.nullcontext():
+                yield
+    finally:
+        backends.LNImpl = saved
+
+
+@dataclass
+class Outcome:
+    value: object = None
+    error: BaseException | None = None
+
+
+def run(factory: Callable[..., object], case: Case) -> tuple[Outcome, Any]:
+    """Call ``factory`` with the case's arguments; its normalized tree (inside the env)."""
+    with environment(case.te):
+        arguments = case.arguments()
+        try:
+            value = factory(**arguments)
+        except Exception as error:  # noqa: BLE001 - any rejection is compared by type
+            return Outcome(error=error), None
+        return Outcome(value=value), normalize(value)
+
+
+def _excerpt(text: str, lines: int = 80) -> str:
+    parts = text.splitlines()
+    return "\n".join(
+        parts[:lines] + ([f"... ({len(parts) - lines} more lines)"] if len(parts) > lines else [])
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_spec_tree_parity(case: Case, request: pytest.FixtureRequest) -> None:
+    if case.parallel_state:
+        request.getfixturevalue("megatron_parallel_state")
+    try:
+        ours = resolve_ours(case.factory)
+    except AttributeError as missing:
+        pytest.fail(f"AttributeError: {missing}", pytrace=False)
+    upstream_outcome, upstream_tree = run(upstream_factory(case.factory), case)
+    ours_outcome, ours_tree = run(ours, case)
+    if upstream_outcome.error is not None:
+        expected = type(upstream_outcome.error)
+        if ours_outcome.error is None:
+            pytest.fail(
+                f"upstream rejects this combination ({expected.__name__}:"
+                f" {upstream_outcome.error}); the generated factory accepted it",
+                pytrace=False,
+            )
+        if not isinstance(ours_outcome.error, expected):
+            pytest.fail(
+                f"upstream raises {expected.__name__} ({upstream_outcome.error}); the generated"
+                f" factory raised {type(ours_outcome.error).__name__}: {ours_outcome.error}\n"
+                + "".join(traceback.format_exception(ours_outcome.error)[-4:]),
+                pytrace=False,
+            )
+        return
+    if ours_outcome.error is not None:
+        raise ours_outcome.error
+    differences = diff(upstream_tree, ours_tree)
+    if differences:
+        pytest.fail(
+            "spec trees differ (first = upstream, second = generated):\n  "
+            + "\n  ".join(differences)
+            + "\n--- upstream\n"
+            + _excerpt(render(upstream_tree))
+            + "\n--- generated\n"
+            + _excerpt(render(ours_tree)),
+            pytrace=False,
+        )
