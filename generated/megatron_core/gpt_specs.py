@@ -10,7 +10,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: bda08d97498fab2ab3b230d20b7aa535
+# Input hash: 2fcab4e3d1df37767ae93dab39713118
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
@@ -779,7 +779,7 @@ def get_gpt_decoder_layer_specs(
         raise AssertionError(
             "Experimental attention variant is not supported with get_gpt_decoder_layer_specs"
         )
-    if use_transformer_engine and config.multi_latent_attention:
+    if use_transformer_engine and config.multi_latent_attention and (not qk_l2_norm):
         raise NotImplementedError(
             "multi_latent_attention with Transformer Engine in the decoder-block factories: upstream passes getattr(config, 'mla_down_proj_fusion', False) (a field of MLATransformerConfig only), which the generated factories cannot read yet; build the layers with get_gpt_layer_with_transformer_engine_spec(multi_latent_attention=True, mla_down_proj_fusion=...)"
         )

@@ -17,7 +17,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 95a45284eef7ef935c441001108d650b
+# Input hash: 3a3fe0d616a49c47dde0973bbbd657fc
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
