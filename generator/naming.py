@@ -11,13 +11,24 @@ SUPPORT_MODULE = "spec_values"
 # Its helpers that spec factories may call (`{"call": ...}`).
 SUPPORT_FUNCTIONS = frozenset(
     {
+        "attention_mlp_pairs",
+        "experimental_attention_pattern",
+        "experimental_mlp_pattern",
+        "experimental_stage_layers",
+        "get_linear_attention_pattern",
+        "get_moe_layer_pattern",
+        "is_linear_attention_variant",
         "layer_pattern_specs",
-        "last_layer_submodules",
         "moe_layer_pattern",
+        "mtp_decoder_layer",
         "mtp_stage_layers",
+        "not_generated",
+        "not_none",
+        "pattern_pair_specs",
         "pipeline_stage_layers",
         "te_at_least",
         "te_grouped_linear_available",
+        "with_fused_input_layernorm",
     }
 )
 
@@ -46,8 +57,13 @@ def adapter_name(builder: Builder, implementation: Implementation) -> str:
 
 
 def typed_binding_name(implementation: Implementation) -> str:
-    """Module-level name of an unannotated function bound to its Interface type."""
-    return f"_{implementation.object}"
+    """Module-level name of an unannotated or private upstream object bound once."""
+    return f"_{implementation.object.lstrip('_')}"
+
+
+def is_private(name: str) -> bool:
+    """An upstream object whose name starts with `_` (imported once, with a named suppression)."""
+    return name.startswith("_")
 
 
 def module_import_alias(module: str) -> str:

@@ -344,6 +344,9 @@ def _globals_of(function: object) -> Mapping[str, object]:
 def _resolve_expression(node: ast.expr, namespace: Mapping[str, object]) -> object:
     """The object a name or dotted attribute expression denotes in ``namespace``."""
     if isinstance(node, ast.Name):
+        alias = _module_aliases(str(namespace.get("__name__", ""))).get(node.id)
+        if alias is not None:  # a module-level binding such as `_X = module.X`: follow it now
+            return _resolve_expression(alias, namespace)
         if node.id in namespace:
             return namespace[node.id]
         builtins = cast(dict[str, object], vars(importlib.import_module("builtins")))
@@ -353,6 +356,29 @@ def _resolve_expression(node: ast.expr, namespace: Mapping[str, object]) -> obje
     if isinstance(node, ast.Attribute):
         return cast(object, getattr(_resolve_expression(node.value, namespace), node.attr))
     raise SpecTreeError(f"cannot resolve {ast.unparse(node)!r} to an implementation")
+
+
+@functools.cache
+def _module_aliases(module_name: str) -> dict[str, ast.expr]:
+    """Top-level `name = dotted.path` bindings of a module (generated code binds unannotated
+    upstream objects to their types that way), read from its source."""
+    module = sys.modules.get(module_name)
+    if module is None:
+        return {}
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError):
+        return {}
+    aliases: dict[str, ast.expr] = {}
+    for statement in tree.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+            and isinstance(statement.value, ast.Attribute)
+        ):
+            aliases[statement.targets[0].id] = statement.value
+    return aliases
 
 
 def _own_returns(function: ast.FunctionDef) -> list[ast.Return]:
@@ -512,7 +538,7 @@ def _from_partial(value: functools.partial[object]) -> SpecNode:
     return _node(value.func, arguments, submodules)
 
 
-def _from_adapter(adapter: object) -> SpecNode:
+def _from_adapter(adapter: object) -> Tree:
     cls = type(adapter)
     built = _adapter_call(cls)
     field_names = [item.name for item in dataclasses.fields(cast(type, cls))]
@@ -526,8 +552,11 @@ def _from_adapter(adapter: object) -> SpecNode:
         if field_name not in used:
             arguments[field_name] = cast(object, getattr(adapter, field_name))
     submodules = arguments.pop("submodules", None)
-    # A Transformer Engine class is None without TE: name it as the adapter's source does.
+    # A Transformer Engine class is None without TE. An adapter that binds nothing to it is
+    # that None, as upstream's spec holds it; one that binds arguments keeps its name.
     target = built.target.resolve()
+    if target is None and not arguments and submodules is None:
+        return normalize(None)
     name = f"{built.target_text} (None)" if target is None else None
     return _node(target, arguments, submodules, name=name)
 

@@ -53,7 +53,7 @@ class BindingView:
     unbuilt to the slot's Interface, a class whose constructor is unannotated to its Builder."""
 
     name: str
-    type: str
+    type: str | None  # None: keep the inferred type (a private, annotated-enough function)
     source: str
     comment: str
     ignored_rules: str  # what pyright reports about the unannotated source
@@ -161,7 +161,11 @@ class _ModuleBuilder(SpecViews):
         builders = tuple(self._builder_view(b.name) for b in d.builders)
         adapters = [a for a in self.catalog.adapters.values() if a.description is d]
         adapter_views = tuple(self._adapter_view(a) for a in adapters)
-        unannotated = {a.implementation.object: a for a in adapters if a.implementation.unannotated}
+        unannotated = {
+            a.implementation.object: a
+            for a in adapters
+            if a.implementation.unannotated or naming.is_private(a.implementation.object)
+        }
         bindings = tuple(self._binding_view(unannotated[name]) for name in sorted(unannotated))
         constructors = self._constructor_views()
         factories = tuple(self._factory_view(i) for i in range(len(d.specs)))
@@ -250,6 +254,14 @@ class _ModuleBuilder(SpecViews):
         module, name = qualified.rsplit(".", 1)
         package, alias = module.rsplit(".", 1)
         self.imports.name(package, alias)
+        if not adapter.implementation.unannotated:  # private: upstream's spec uses it
+            return BindingView(
+                name=naming.typed_binding_name(adapter.implementation),
+                type=None,
+                source=f"{alias}.{name}",
+                comment=f"upstream's own spec uses the private {name}: import it once, here.",
+                ignored_rules="reportPrivateUsage",
+            )
         if adapter.implementation.kind is ImplementationKind.UNBUILT:
             return BindingView(
                 name=naming.typed_binding_name(adapter.implementation),
@@ -262,10 +274,7 @@ class _ModuleBuilder(SpecViews):
             name=naming.typed_binding_name(adapter.implementation),
             type=self._name(adapter.builder.name),
             source=f"{alias}.{name}",
-            comment=(
-                f"megatron-core leaves the constructor of {name} unannotated (upstream casts it "
-                "too): bind it to its Builder once, here."
-            ),
+            comment=f"{name}'s constructor is unannotated (upstream casts it too): bind it once.",
             ignored_rules="reportAssignmentType",
         )
 
@@ -275,7 +284,7 @@ class _ModuleBuilder(SpecViews):
         unbuilt = implementation.kind is ImplementationKind.UNBUILT
         target = (
             naming.typed_binding_name(implementation)
-            if implementation.unannotated
+            if implementation.unannotated or naming.is_private(implementation.object)
             else self._name(implementation.object)
         )
 

@@ -8,7 +8,7 @@ trees must be equal; a failure shows the differing paths. Where upstream rejects
 
 A few combinations upstream builds are refused on purpose by the generated factories
 (:func:`deliberate_refusal`, each with its reason): there the generated factory must raise the
-stated exception.
+stated exception (then the case is an xfail, as for anything not generated yet).
 
 Arguments equal to upstream's defaults are not passed, so a combination that only uses the
 options a generated factory already has calls it exactly as a user would.
@@ -693,14 +693,49 @@ def _excerpt(text: str, lines: int = 80) -> str:
     )
 
 
+# Upstream factories not generated yet, and why. The test insists they are missing, so a
+# factory that lands must leave this list to be compared.
+NOT_GENERATED = {
+    name: "takes a BackendSpecProvider, whose methods return bare classes; typed backend"
+    " providers are not generated yet"
+    for name in (
+        "get_mlp_module_spec_for_backend",
+        "get_moe_module_spec_for_backend",
+        "get_gpt_mtp_block_spec_for_backend",
+    )
+}
+
+# Upstream crashes that the generated factories deliberately do not reproduce: (factory, the
+# exception upstream raises, what in its message identifies the defect, why).
+UPSTREAM_DEFECTS = [
+    (
+        factory,
+        AttributeError,
+        "moe_use_legacy_grouped_gemm",
+        "upstream reads config.moe_use_legacy_grouped_gemm, which TransformerConfig 0.19.2 lacks,"
+        " whenever transformer_impl is 'inference_optimized'",
+    )
+    for factory in ("get_gpt_decoder_layer_specs", "get_gpt_decoder_block_spec")
+]
+
+
+def _upstream_defect(case: Case, error: BaseException | None) -> str | None:
+    """Why upstream's `error` for `case` is a known upstream defect, or None."""
+    for factory, kind, marker, why in UPSTREAM_DEFECTS:
+        if case.factory == factory and isinstance(error, kind) and marker in str(error):
+            return why
+    return None
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_spec_tree_parity(case: Case, request: pytest.FixtureRequest) -> None:
     if case.parallel_state:
         request.getfixturevalue("megatron_parallel_state")
-    try:
-        ours = resolve_ours(case.factory)
-    except AttributeError as missing:
-        pytest.fail(f"AttributeError: {missing}", pytrace=False)
+    if case.factory in NOT_GENERATED:
+        with pytest.raises(AttributeError):
+            resolve_ours(case.factory)
+        pytest.xfail(f"{case.factory} is not generated: {NOT_GENERATED[case.factory]}")
+    ours = resolve_ours(case.factory)
     upstream_outcome, upstream_tree = run(upstream_factory(case.factory), case)
     ours_outcome, ours_tree = run(ours, case)
     refusal = deliberate_refusal(case)
@@ -715,6 +750,13 @@ def test_spec_tree_parity(case: Case, request: pytest.FixtureRequest) -> None:
                 f" {ours_outcome.error!r}",
                 pytrace=False,
             )
+    if isinstance(ours_outcome.error, NotImplementedError):
+        # The generated factory names what it does not cover yet (e.g. local MLA, DSA).
+        pytest.xfail(f"not generated yet: {ours_outcome.error}")
+    defect = _upstream_defect(case, upstream_outcome.error)
+    if defect is not None:
+        # Ours deliberately does not reproduce an upstream crash; it must build a spec instead.
+        assert ours_outcome.error is None, f"{defect}; yet ours raised {ours_outcome.error!r}"
         return
     if upstream_outcome.error is not None:
         expected = type(upstream_outcome.error)

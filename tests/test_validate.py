@@ -232,7 +232,9 @@ def test_a_factory_call_must_name_a_factory_or_helper_and_its_parameters(schemas
     _edit(schemas, "gpt_specs.json", bad_calls)
     errors = _errors(schemas)
     assert any("get_mlp_module_spec has no parameter 'use_tee'" in e for e in errors), errors
-    assert any("'no_such_factory' is neither a spec factory nor a run-time helper" in e for e in errors)
+    assert any(
+        "'no_such_factory' is neither a spec factory nor a run-time helper" in e for e in errors
+    )
 
 
 def test_a_condition_may_only_use_parameters_imports_and_run_time_predicates(

@@ -5,6 +5,7 @@
 #   schemas/megatron_core/cross_attention.json
 #   schemas/megatron_core/dsa_attention.json
 #   schemas/megatron_core/dsa_indexer.json
+#   schemas/megatron_core/experimental_attention_variant_module_specs.json
 #   schemas/megatron_core/experts.json
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
@@ -17,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 3a3fe0d616a49c47dde0973bbbd657fc
+# Input hash: 7d970c78e91c99cc6ab0b3439058002a
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -64,12 +65,24 @@ from .cross_attention import (
     LinearLayerFromTEColumnParallelLinear,
     cross_attention_submodules,
 )
-from .dsa_attention import IndexerBuilder, IndexerInterface, ds_attention_submodules
+from .dsa_attention import (
+    IndexerBuilder,
+    IndexerFromDSAIndexer,
+    IndexerInterface,
+    ds_attention_submodules,
+)
 from .dsa_indexer import (
     IndexerLinearBuilder,
     IndexerLinearFromTELinear,
     IndexerLinearInterface,
     dsa_indexer_submodules,
+)
+from .experimental_attention_variant_module_specs import (
+    get_dsa_module_spec_for_backend,
+    get_experimental_attention_variant_module_spec,
+    get_gated_delta_net_module_spec,
+    get_transformer_block_with_experimental_attention_variant_spec,
+    get_transformer_layer_with_experimental_attention_variant_spec,
 )
 from .experts import (
     GroupedLinearFc1Builder,
@@ -81,6 +94,7 @@ from .experts import (
     grouped_mlp_submodules,
 )
 from .gated_delta_net import (
+    AttentionNoOffsetFromGatedDeltaNet,
     InProjBuilder,
     InProjFromColumnParallelLinear,
     InProjFromInferenceLayerNormColumnParallelLinear,
@@ -151,6 +165,7 @@ from .moe import (
     RouterFromTopKRouter,
     RouterInterface,
     SharedExpertsBuilder,
+    SharedExpertsFromBuildSharedExperts,
     SharedExpertsFromFusedSharedExpertMLP,
     SharedExpertsFromSharedExpertMLP,
     SharedExpertsInterface,
@@ -213,6 +228,7 @@ from .transformer_layer import (
     AttentionBuilder,
     AttentionFromSelfAttention,
     AttentionInterface,
+    AttentionNoOffsetBuilder,
     MLAAttentionBuilder,
     MLAAttentionInterface,
     MlpBuilder,
@@ -233,6 +249,8 @@ __all__ = [
     "AttentionBuilder",
     "AttentionFromSelfAttention",
     "AttentionInterface",
+    "AttentionNoOffsetBuilder",
+    "AttentionNoOffsetFromGatedDeltaNet",
     "BiasDropoutAddBuilder",
     "BiasDropoutAddFromGetBiasDropoutAdd",
     "BiasDropoutAddFromIdentityFuncOp",
@@ -266,6 +284,7 @@ __all__ = [
     "InProjFromTELayerNormColumnParallelLinear",
     "InProjInterface",
     "IndexerBuilder",
+    "IndexerFromDSAIndexer",
     "IndexerInterface",
     "IndexerLinearBuilder",
     "IndexerLinearFromTELinear",
@@ -351,6 +370,7 @@ __all__ = [
     "RouterFromTopKRouter",
     "RouterInterface",
     "SharedExpertsBuilder",
+    "SharedExpertsFromBuildSharedExperts",
     "SharedExpertsFromFusedSharedExpertMLP",
     "SharedExpertsFromSharedExpertMLP",
     "SharedExpertsInterface",
@@ -365,6 +385,9 @@ __all__ = [
     "ds_attention_submodules",
     "dsa_indexer_submodules",
     "gated_delta_net_submodules",
+    "get_dsa_module_spec_for_backend",
+    "get_experimental_attention_variant_module_spec",
+    "get_gated_delta_net_module_spec",
     "get_gpt_decoder_block_spec",
     "get_gpt_decoder_layer_specs",
     "get_gpt_layer_local_spec",
@@ -381,6 +404,8 @@ __all__ = [
     "get_moe_module_spec",
     "get_te_dense_mlp_module_spec",
     "get_te_moe_module_spec",
+    "get_transformer_block_with_experimental_attention_variant_spec",
+    "get_transformer_layer_with_experimental_attention_variant_spec",
     "grouped_mlp_submodules",
     "mla_self_attention_submodules",
     "mlp_submodules",

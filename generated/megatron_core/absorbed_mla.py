@@ -3,7 +3,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: c73df197deadba9d5e1c412eff4fc30b
+# Input hash: 0c5b9a4477cf1d5ff1097dafefc6608c
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla).
 """
@@ -11,7 +11,12 @@
 from collections.abc import Callable
 from typing import Protocol
 
-from megatron.core.extensions.transformer_engine import HAVE_TE, TENorm, TERowParallelLinear
+from megatron.core.extensions.transformer_engine import (
+    HAVE_TE,
+    TELinear,
+    TENorm,
+    TERowParallelLinear,
+)
 from megatron.core.fusions.fused_layer_norm import FusedLayerNorm
 from megatron.core.packed_seq_params import PackedSeqParams
 from megatron.core.process_groups_config import ProcessGroupCollection
@@ -252,9 +257,9 @@ class AbsorbedLayerNormFromFusedLayerNorm(ModuleSpec):
 def absorbed_mla_self_attention_submodules(
     *,
     linear_q_proj: LinearQProjBuilder | None = None,
-    linear_q_down_proj: LinearDownProjBuilder | None = None,
+    linear_q_down_proj: LinearDownProjBuilder | type[TELinear] | None = None,
     linear_q_up_proj: LinearUpProjBuilder | None = None,
-    linear_kv_down_proj: LinearDownProjBuilder | None = None,
+    linear_kv_down_proj: LinearDownProjBuilder | type[TELinear] | None = None,
     linear_kv_up_proj: LinearUpProjBuilder | None = None,
     core_attention: AbsorbedCoreAttentionBuilder | None = None,
     linear_proj: AbsorbedLinearProjBuilder | None = None,
@@ -270,12 +275,18 @@ def absorbed_mla_self_attention_submodules(
             means the backend's column-parallel linear.
         linear_q_down_proj: Query down-projection to q_lora_rank, built only when q_lora_rank is
             set. Must be the bare class TELinear, ColumnParallelLinear,
-            TEColumnParallelLinear or modelopt's Linear (ValueError otherwise).
+            TEColumnParallelLinear or modelopt's Linear (ValueError otherwise). Also
+            type[TELinear]: the bare class TELinear, which the parent recognizes by
+            identity (`in [TELinear]`) and builds with parallel_mode='duplicated'
+            (TESpecProvider.linear(), upstream's DSA spec).
         linear_q_up_proj: Query up-projection from q_lora_rank, built only when q_lora_rank is set.
             None means the backend's column-parallel linear.
         linear_kv_down_proj: KV down-projection to kv_lora_rank + qk_pos_emb_head_dim, always built
             (None raises ValueError). Must be one of the bare classes the parent
-            checks for.
+            checks for. Also type[TELinear]: the bare class TELinear, which the
+            parent recognizes by identity (`in [TELinear]`) and builds with
+            parallel_mode='duplicated' (TESpecProvider.linear(), upstream's DSA
+            spec).
         linear_kv_up_proj: KV up-projection from kv_lora_rank, always built; its weight is split per
             head for the absorption. None means the backend's column-parallel linear.
         core_attention: The attention computation (twice built, see AbsorbedCoreAttentionBuilder).

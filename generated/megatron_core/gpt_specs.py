@@ -10,7 +10,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 2fcab4e3d1df37767ae93dab39713118
+# Input hash: a802c77027804628e38d1eabd042f47c
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
@@ -80,9 +80,9 @@ from .multi_token_prediction_layer import (
     multi_token_prediction_layer_submodules,
 )
 from .spec_values import (
-    last_layer_submodules,
     layer_pattern_specs,
     moe_layer_pattern,
+    mtp_decoder_layer,
     mtp_stage_layers,
     pipeline_stage_layers,
     te_at_least,
@@ -922,31 +922,35 @@ def get_gpt_mtp_block_spec(
         raise AssertionError(
             "use_kitchen: Kitchen is not installed with megatron-core 0.19.2 (HAVE_KITCHEN is False)"
         )
-    decoder_layer = last_layer_submodules(spec=spec)
-    layers = mtp_stage_layers(
-        layer=(
-            MtpLayerFromMultiTokenPredictionLayer(
-                submodules=multi_token_prediction_layer_submodules(
-                    enorm=LayerNormFromTENorm(),
-                    hnorm=LayerNormFromTENorm(),
-                    eh_proj=EhProjFromTEColumnParallelLinear(),
-                    mtp_model_layer=MtpModelLayerFromTransformerLayer(submodules=decoder_layer),
-                    layer_norm=LayerNormFromTENorm(),
+    decoder_layer = mtp_decoder_layer(spec=spec, config=config, vp_stage=vp_stage, pp_rank=pp_rank)
+    layers = (
+        []
+        if decoder_layer is None
+        else mtp_stage_layers(
+            layer=(
+                MtpLayerFromMultiTokenPredictionLayer(
+                    submodules=multi_token_prediction_layer_submodules(
+                        enorm=LayerNormFromTENorm(),
+                        hnorm=LayerNormFromTENorm(),
+                        eh_proj=EhProjFromTEColumnParallelLinear(),
+                        mtp_model_layer=MtpModelLayerFromTransformerLayer(submodules=decoder_layer),
+                        layer_norm=LayerNormFromTENorm(),
+                    )
                 )
-            )
-            if use_transformer_engine
-            else MtpLayerFromMultiTokenPredictionLayer(
-                submodules=multi_token_prediction_layer_submodules(
-                    enorm=LayerNormFromWrappedTorchNorm(),
-                    hnorm=LayerNormFromWrappedTorchNorm(),
-                    eh_proj=EhProjFromColumnParallelLinear(),
-                    mtp_model_layer=MtpModelLayerFromTransformerLayer(submodules=decoder_layer),
-                    layer_norm=LayerNormFromWrappedTorchNorm(),
+                if use_transformer_engine
+                else MtpLayerFromMultiTokenPredictionLayer(
+                    submodules=multi_token_prediction_layer_submodules(
+                        enorm=LayerNormFromWrappedTorchNorm(),
+                        hnorm=LayerNormFromWrappedTorchNorm(),
+                        eh_proj=EhProjFromColumnParallelLinear(),
+                        mtp_model_layer=MtpModelLayerFromTransformerLayer(submodules=decoder_layer),
+                        layer_norm=LayerNormFromWrappedTorchNorm(),
+                    )
                 )
-            )
-        ),
-        config=config,
-        vp_stage=vp_stage,
-        pp_rank=pp_rank,
+            ),
+            config=config,
+            vp_stage=vp_stage,
+            pp_rank=pp_rank,
+        )
     )
     return None if not layers else multi_token_prediction_block_submodules(layer_specs=layers)

@@ -3,7 +3,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 50b00dd0d8cf9de74cea7f7392a79bb9
+# Input hash: 27ed7e0e7ec3219fee60d4c916c79221
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from .experts import (
@@ -27,7 +27,7 @@ from .moe import (
     ExpertsFromTEGroupedMLP,
     MlpFromMoELayer,
     RouterFromInferenceTopKRouter,
-    SharedExpertsFromSharedExpertMLP,
+    SharedExpertsFromBuildSharedExperts,
     moe_submodules,
 )
 from .spec_values import te_at_least, te_grouped_linear_available
@@ -47,8 +47,8 @@ def get_local_moe_module_spec(
     """MoE layer from Megatron-Core's own modules: what upstream's get_moe_module_spec_for_backend
     builds with LocalSpecProvider(). Experts are a SequentialMLP of column/row-parallel linears
     (LocalSpecProvider ignores moe_grouped_gemm); shared experts, when the config asks for them,
-    are a SharedExpertMLP (upstream picks FusedSharedExpertMLP instead when
-    config.use_grouped_gemm_for_shared_expert, which needs TE >= 2.14).
+    are built as upstream builds them (FusedSharedExpertMLP when
+    config.use_grouped_gemm_for_shared_expert, else SharedExpertMLP).
 
     Args:
         num_experts: Number of experts; must be given.
@@ -65,7 +65,7 @@ def get_local_moe_module_spec(
                     activation_func=None,
                 )
             ),
-            shared_experts=SharedExpertsFromSharedExpertMLP(
+            shared_experts=SharedExpertsFromBuildSharedExperts(
                 submodules=mlp_submodules(
                     linear_fc1=LinearFc1FromColumnParallelLinear(),
                     linear_fc2=LinearFc2FromRowParallelLinear(),
@@ -117,7 +117,7 @@ def get_te_moe_module_spec(
                     )
                 )
             ),
-            shared_experts=SharedExpertsFromSharedExpertMLP(
+            shared_experts=SharedExpertsFromBuildSharedExperts(
                 submodules=mlp_submodules(
                     linear_fc1=LinearFc1FromTEColumnParallelLinear(),
                     linear_fc2=LinearFc2FromTERowParallelLinear(),
@@ -150,7 +150,7 @@ def get_inference_moe_module_spec(
                     activation_func=TEActivationFunctionFromTEActivationOp(),
                 )
             ),
-            shared_experts=SharedExpertsFromSharedExpertMLP(
+            shared_experts=SharedExpertsFromBuildSharedExperts(
                 submodules=mlp_submodules(
                     linear_fc1=LinearFc1FromInferenceColumnParallelLinear(),
                     linear_fc2=LinearFc2FromInferenceRowParallelLinear(),
@@ -194,7 +194,7 @@ def get_inference_optimized_moe_spec() -> MlpFromMoELayer:
                     activation_func=TEActivationFunctionFromTEActivationOp(),
                 )
             ),
-            shared_experts=SharedExpertsFromSharedExpertMLP(
+            shared_experts=SharedExpertsFromBuildSharedExperts(
                 submodules=mlp_submodules(
                     linear_fc1=LinearFc1FromInferenceColumnParallelLinear(),
                     linear_fc2=LinearFc2FromInferenceRowParallelLinear(),

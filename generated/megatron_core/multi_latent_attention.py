@@ -3,7 +3,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: c6dc784eb591c3e541e2d8017703605d
+# Input hash: 78a98fa32754bfba8581365b321cbcbd
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention; and the MLASelfAttention /
 FusedMLASelfAttention adapters of TransformerLayer's self_attention (MLAAttentionBuilder).

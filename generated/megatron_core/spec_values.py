@@ -5,6 +5,7 @@
 #   schemas/megatron_core/cross_attention.json
 #   schemas/megatron_core/dsa_attention.json
 #   schemas/megatron_core/dsa_indexer.json
+#   schemas/megatron_core/experimental_attention_variant_module_specs.json
 #   schemas/megatron_core/experts.json
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
@@ -17,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 3a3fe0d616a49c47dde0973bbbd657fc
+# Input hash: 7d970c78e91c99cc6ab0b3439058002a
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
@@ -31,10 +32,11 @@ factories compute exactly what upstream's do.
 
 import types
 from collections.abc import Sequence
-from typing import cast
+from typing import NoReturn, TypeVar, cast
 
 from megatron.core import utils
 from megatron.core.extensions import transformer_engine
+from megatron.core.models.gpt import experimental_attention_variant_module_specs as experimental
 from megatron.core.transformer.enums import LayerType
 from megatron.core.transformer.multi_token_prediction import (
     get_mtp_layer_offset,
@@ -52,18 +54,32 @@ from megatron.core.transformer.transformer_layer import (
     TransformerLayerSubmodules,
     get_transformer_layer_offset,
 )
+from megatron.core.typed_torch import not_none
 
 __all__ = [
-    "last_layer_submodules",
+    "attention_mlp_pairs",
+    "experimental_attention_pattern",
+    "experimental_mlp_pattern",
+    "experimental_stage_layers",
+    "get_linear_attention_pattern",
+    "get_moe_layer_pattern",
+    "is_linear_attention_variant",
     "layer_pattern_specs",
     "moe_layer_pattern",
     "module_spec",
     "module_spec_or_type",
+    "mtp_decoder_layer",
     "mtp_stage_layers",
+    "not_generated",
+    "not_none",
+    "pattern_pair_specs",
     "pipeline_stage_layers",
     "te_at_least",
     "te_grouped_linear_available",
+    "with_fused_input_layernorm",
 ]
+
+_Spec = TypeVar("_Spec", bound=ModuleSpec)
 
 
 def module_spec_or_type(value: object, slot: str) -> ModuleSpec | type:
@@ -129,11 +145,20 @@ def pipeline_stage_layers[T](
     return list(layers[offset : offset + count])
 
 
-def last_layer_submodules(
+def mtp_decoder_layer(
     spec: TransformerBlockSubmodules | ModuleSpec,
-) -> TransformerLayerSubmodules:
-    """The submodules of the decoder layer an MTP layer repeats: the block's last layer, or the
-    TransformerLayer spec itself (upstream raises ValueError for anything else, as here)."""
+    config: TransformerConfig,
+    *,
+    vp_stage: int | None,
+    pp_rank: int | None,
+) -> TransformerLayerSubmodules | None:
+    """The submodules of the decoder layer the MTP layers of this stage repeat (the block's last
+    layer, or the TransformerLayer spec itself); None where this stage builds no MTP layer.
+
+    As upstream, the stage is asked first, and only then is `spec` checked (ValueError).
+    """
+    if get_mtp_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank) == 0:
+        return None
     layer: ModuleSpec | None = None
     if isinstance(spec, TransformerBlockSubmodules) and spec.layer_specs:
         layer = spec.layer_specs[-1]
@@ -176,3 +201,110 @@ def te_grouped_linear_available() -> bool:
     """Whether Transformer Engine's grouped linears exist (None without TE or before TE 1.9)."""
     grouped: object = getattr(transformer_engine, "TEColumnParallelGroupedLinear")
     return grouped is not None
+
+
+def is_linear_attention_variant(experimental_attention_variant: str | None) -> bool:
+    """Whether the variant is a linear attention (upstream's is_linear_attention_variant)."""
+    return experimental.is_linear_attention_variant(experimental_attention_variant)
+
+
+def get_moe_layer_pattern(config: TransformerConfig) -> list[int]:
+    """1 for each MoE layer, 0 for each dense one, from config.moe_layer_freq (upstream's
+    get_moe_layer_pattern of experimental_attention_variant_module_specs)."""
+    return experimental.get_moe_layer_pattern(config)
+
+
+def get_linear_attention_pattern(config: TransformerConfig) -> list[int]:
+    """1 for each linear-attention layer, 0 for each standard one, from
+    config.linear_attention_freq (upstream's get_linear_attention_pattern)."""
+    return experimental.get_linear_attention_pattern(config)
+
+
+def experimental_attention_pattern(config: TransformerConfig) -> list[int]:
+    """1 for each layer with the experimental attention variant, 0 for each standard one: the
+    linear-attention pattern for linear variants, every layer for other variants, none without
+    one (as upstream's get_transformer_layer_with_experimental_attention_variant_spec)."""
+    if is_linear_attention_variant(config.experimental_attention_variant):
+        return get_linear_attention_pattern(config)
+    if config.experimental_attention_variant is not None:
+        return [1] * config.num_layers
+    return [0] * config.num_layers
+
+
+def experimental_mlp_pattern(config: TransformerConfig) -> list[int]:
+    """1 for each MoE layer, 0 for each dense one: config.moe_layer_freq's pattern with experts,
+    all dense without (as upstream's get_transformer_layer_with_experimental_attention_variant_spec).
+    """
+    if config.num_moe_experts is not None:
+        return get_moe_layer_pattern(config)
+    return [0] * config.num_layers
+
+
+def attention_mlp_pairs(
+    attention_pattern: Sequence[int], mlp_pattern: Sequence[int]
+) -> list[tuple[int, int]]:
+    """(attention kind, MLP kind) of each layer, from two per-layer patterns of 0 and 1."""
+    if len(attention_pattern) != len(mlp_pattern):
+        raise ValueError(
+            f"Layer patterns differ in length: {list(attention_pattern)}, {list(mlp_pattern)}"
+        )
+    pairs = list(zip(attention_pattern, mlp_pattern))
+    if any(a not in (0, 1) or m not in (0, 1) for a, m in pairs):
+        raise ValueError(f"Invalid layer patterns: {list(attention_pattern)}, {list(mlp_pattern)}")
+    return pairs
+
+
+def pattern_pair_specs[T](
+    pairs: Sequence[tuple[int, int]],
+    *,
+    one_one: T | None,
+    one_zero: T | None,
+    zero_one: T | None,
+    zero_zero: T | None,
+) -> list[T]:
+    """Per layer, the value for its (first, second) kind; each used value must be given."""
+    table = {(1, 1): one_one, (1, 0): one_zero, (0, 1): zero_one, (0, 0): zero_zero}
+    return [not_none(table[pair]) for pair in pairs]
+
+
+def experimental_stage_layers[T](
+    layers: Sequence[T], config: TransformerConfig, *, vp_stage: int | None, pp_rank: int | None
+) -> list[T]:
+    """The layers this pipeline stage builds, after upstream's check that a DSA layer sharing
+    top-k indices finds its source layer earlier in the same stage."""
+    layout: object = getattr(config, "pipeline_model_parallel_layout")
+    if layout is not None:
+        assert isinstance(
+            layout, PipelineParallelLayerLayout
+        ), f"Invalid pipeline model parallel layout: {layout}"
+        ids = list(
+            layout.get_layer_id_list(
+                layer_type=LayerType.decoder, vp_stage=vp_stage, pp_rank=pp_rank
+            )
+        )
+    else:
+        # megatron leaves get_transformer_layer_offset's return type unannotated (it is an int).
+        offset = cast(int, get_transformer_layer_offset(config, vp_stage=vp_stage, pp_rank=pp_rank))
+        count = get_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank)
+        ids = list(range(offset, offset + count))
+    # Upstream's own check, private and with local_layer_ids unannotated (a sequence of ints).
+    experimental._validate_dsa_index_share_pipeline_split(  # pyright: ignore[reportPrivateUsage, reportUnknownMemberType]
+        config, ids
+    )
+    return [layers[index] for index in ids]
+
+
+def with_fused_input_layernorm(spec: _Spec, *, fuse_input_layernorm: bool) -> _Spec:
+    """`spec` with metainfo["fuse_input_layernorm"] set, as upstream's experimental attention
+    specs carry it (whether the layer's input norm is fused into the attention's first
+    linear)."""
+    # ModuleSpec annotates metainfo as a bare dict.
+    metainfo: dict[str, object] = getattr(spec, "metainfo")
+    metainfo["fuse_input_layernorm"] = fuse_input_layernorm
+    return spec
+
+
+def not_generated(reason: str) -> NoReturn:
+    """Raises NotImplementedError: the generated specs do not cover this case (`reason` says
+    why)."""
+    raise NotImplementedError(reason)

@@ -2,7 +2,7 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 7c13e42f1d45ee4aeb52bda9f3428c82
+# Input hash: 20a29245e277b5d1bcbf6bc810822f2b
 """Slots of TransformerLayerSubmodules (megatron.core.transformer.transformer_layer)."""
 
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ __all__ = [
     "AttentionBuilder",
     "AttentionFromSelfAttention",
     "AttentionInterface",
+    "AttentionNoOffsetBuilder",
     "MLAAttentionBuilder",
     "MLAAttentionInterface",
     "MlpBuilder",
@@ -129,6 +130,28 @@ class AttentionBuilder(Protocol):
         pg_collection: ProcessGroupCollection,
         cp_comm_type: str | None = None,
         pp_layer_offset: int | None = None,
+        name: str | None = None,
+    ) -> AttentionInterface: ...
+
+
+class AttentionNoOffsetBuilder(Protocol):
+    """How TransformerLayer builds self_attention when it was given no pp_layer_offset:
+    AttentionBuilder's call without that argument (`build_module(spec, config=...,
+    layer_number=..., pg_collection=..., name=...)`, adding cp_comm_type under context
+    parallelism). TransformerBlock's layers, MultiTokenPredictionLayer's and HybridStack's
+    gdn_layer/mlp_layer/moe_layer never pass pp_layer_offset; only HybridStack's
+    attention_layer, dsa_layer and mla_layer do.
+
+    No slot of the described parents uses it yet.
+    """
+
+    def __call__(
+        self,
+        *,
+        config: TransformerConfig,
+        layer_number: int,
+        pg_collection: ProcessGroupCollection,
+        cp_comm_type: str | None = None,
         name: str | None = None,
     ) -> AttentionInterface: ...
 
@@ -258,7 +281,9 @@ class MlpFromMLP:
 def transformer_layer_submodules(
     *,
     input_layernorm: LayerNormBuilder = IdentityOp,
-    self_attention: AttentionBuilder | type[IdentityOp] | MLAAttentionBuilder = IdentityOp,
+    self_attention: (
+        AttentionBuilder | type[IdentityOp] | AttentionNoOffsetBuilder | MLAAttentionBuilder
+    ) = IdentityOp,
     self_attn_bda: BiasDropoutAddBuilder = IdentityFuncOp,
     pre_cross_attn_layernorm: LayerNormBuilder = IdentityOp,
     cross_attention: AttentionBuilder | type[IdentityOp] = IdentityOp,
@@ -274,7 +299,12 @@ def transformer_layer_submodules(
 
     Args:
         input_layernorm: Normalization before self-attention.
-        self_attention: Self-attention block. Also MLAAttentionBuilder: multi-latent attention
+        self_attention: Self-attention block. Also AttentionNoOffsetBuilder: an attention without a
+            pp_layer_offset parameter (GatedDeltaNet, upstream's
+            experimental_attention_variant_module_specs) works wherever TransformerLayer
+            is given no pp_layer_offset, which is every layer TransformerBlock builds;
+            in HybridStack's attention_layer, dsa_layer or mla_layer it would fail with
+            a TypeError. Also MLAAttentionBuilder: multi-latent attention
             (MLASelfAttention, FusedMLASelfAttention) takes an MLATransformerConfig;
             TransformerLayer passes its own config, which is one when the model is built
             with an MLATransformerConfig (upstream's MLA specs).
