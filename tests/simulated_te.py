@@ -13,7 +13,10 @@ spec building only (nothing built from such a spec can run):
   without TE (``TEFusedMLP``, ``TEActivationOp``, the grouped linears, ...) is rebound to one
   stand-in class of that name (``TEFusedMLP`` and ``TEFusedMLPWithGroupedLinear`` subclass
   ``MLP``, as the real ones do, so ``as_mlp_submodule`` exists); TE classes that are
-  ``MagicMock`` instances without TE stay what they are (each is one distinct object);
+  ``MagicMock`` instances without TE stay what they are (each is one distinct object), except
+  those a spec puts into a slot as a bare class (``BARE_IN_SPECS``: MLA's down-projections,
+  which the parent dispatches on by identity and the typed constructors check to be classes):
+  wherever a module binds that ``MagicMock``, it is rebound to one stand-in class of that name;
 * ``HAVE_TE`` is set in the spec modules, which also get the real ``TESpecProvider`` and
   ``TENorm``;
 * megatron's cached TE version is set to ``TE_VERSION``.
@@ -58,12 +61,40 @@ def _stand_in(name: str) -> type:
     return type(name, (base,), {"__module__": te_module.__name__, "__qualname__": name})
 
 
+BARE_IN_SPECS = ("TELinear", "TELayerNormColumnParallelLinear")
+"""TE classes (``MagicMock`` instances without TE) that upstream's MLA specs put bare into the
+down-projection slots (``backend.linear()``, ``backend.column_parallel_layer_norm_linear()``)."""
+
 STAND_INS: dict[str, type] = {name: _stand_in(name) for name in NONE_WITHOUT_TE}
 """One stand-in class per TE name that is None without TE (stable identity across cases)."""
+
+BARE_STAND_INS: dict[str, type] = {name: _stand_in(name) for name in BARE_IN_SPECS}
+"""One stand-in class per TE name of ``BARE_IN_SPECS`` (stable identity across cases)."""
 
 _MISSING = object()
 
 _found: tuple[int, list[tuple[object, str]]] = (-1, [])
+_found_bare: tuple[int, list[tuple[object, str]]] = (-1, [])
+
+
+def _bare_te_mocks() -> list[tuple[object, str]]:
+    """(module, name) for each binding of a ``BARE_IN_SPECS`` mock in a loaded megatron or
+    generated module, megatron's TE module included (recomputed when modules were loaded)."""
+    global _found_bare
+    if _found_bare[0] != len(sys.modules):
+        mocks = {name: getattr(te_module, name) for name in BARE_IN_SPECS}
+        found: list[tuple[object, str]] = []
+        for module_name, module in list(sys.modules.items()):
+            if not module_name.startswith(("megatron.", "generated.")):
+                continue
+            namespace = vars(module)
+            found.extend(
+                (module, name)
+                for name, value in mocks.items()
+                if name in namespace and namespace[name] is value
+            )
+        _found_bare = (len(sys.modules), found)
+    return _found_bare[1]
 
 
 def _none_te_names() -> list[tuple[object, str]]:
@@ -100,6 +131,8 @@ def simulated_te() -> Generator[None]:
     try:
         for module, name in _none_te_names():
             rebind(module, name, STAND_INS[name])
+        for module, name in _bare_te_mocks():
+            rebind(module, name, BARE_STAND_INS[name])
         for module in (gpt_layer_specs, experimental_attention_variant_module_specs):
             rebind(module, "HAVE_TE", True)
             rebind(module, "TESpecProvider", TESpecProvider)

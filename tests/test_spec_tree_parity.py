@@ -6,6 +6,10 @@ then ``generated.megatron_core``), both are normalized with :mod:`generator.spec
 trees must be equal; a failure shows the differing paths. Where upstream rejects a combination
 (raises), the generated factory must raise an exception of the same type.
 
+A few combinations upstream builds are refused on purpose by the generated factories
+(:func:`deliberate_refusal`, each with its reason): there the generated factory must raise the
+stated exception (then the case is an xfail, as for anything not generated yet).
+
 Arguments equal to upstream's defaults are not passed, so a combination that only uses the
 options a generated factory already has calls it exactly as a user would.
 
@@ -573,6 +577,35 @@ CASES: list[Case] = [
     *experimental_cases(),
 ]
 
+# --------------------------------------------------------------------------------------------
+# Deliberate refusals: upstream returns a spec, the generated factory raises (with the reason)
+# --------------------------------------------------------------------------------------------
+
+LOCAL_MLA_REFUSAL = (
+    "upstream's local MLA spec puts DotProductAttention in core_attention, which"
+    " MultiLatentAttention builds with k_channels=/v_channels= (TypeError at build;"
+    " tests/test_mla_specs.py builds it)"
+)
+TE_MLA_BLOCK_REFUSAL = (
+    "the decoder-block factories cannot read getattr(config, 'mla_down_proj_fusion', False)"
+    " (an MLATransformerConfig-only field) yet"
+)
+
+
+def deliberate_refusal(case: Case) -> tuple[type[Exception], str, str] | None:
+    """(exception type, phrase of its message, why) where ours refuses what upstream builds."""
+    tokens = case.label.split("-")
+    if case.factory in ("get_gpt_layer_local_spec", "get_gpt_layer_local_submodules"):
+        if "multi_latent_attention" in tokens and "qk_l2_norm" not in tokens:
+            return NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL
+    if case.factory in ("get_gpt_decoder_layer_specs", "get_gpt_decoder_block_spec"):
+        if case.label.startswith("mla-") and "qk_l2_norm" not in tokens:
+            if "use_transformer_engine" in tokens:
+                return NotImplementedError, "mla_down_proj_fusion", TE_MLA_BLOCK_REFUSAL
+            return NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL
+    return None
+
+
 MATRIX_SIZES: dict[str, int] = {}
 for _case in CASES:
     MATRIX_SIZES[_case.factory] = MATRIX_SIZES.get(_case.factory, 0) + 1
@@ -705,8 +738,20 @@ def test_spec_tree_parity(case: Case, request: pytest.FixtureRequest) -> None:
     ours = resolve_ours(case.factory)
     upstream_outcome, upstream_tree = run(upstream_factory(case.factory), case)
     ours_outcome, ours_tree = run(ours, case)
+    refusal = deliberate_refusal(case)
+    if refusal is not None and upstream_outcome.error is None:
+        expected_refusal, phrase, why = refusal
+        if not isinstance(ours_outcome.error, expected_refusal) or phrase not in str(
+            ours_outcome.error
+        ):
+            pytest.fail(
+                f"the generated factory must refuse this combination ({why}) with"
+                f" {expected_refusal.__name__} mentioning {phrase!r}; it gave"
+                f" {ours_outcome.error!r}",
+                pytrace=False,
+            )
     if isinstance(ours_outcome.error, NotImplementedError):
-        # The generated factory names what it does not cover yet (e.g. MLA, DSA).
+        # The generated factory names what it does not cover yet (e.g. local MLA, DSA).
         pytest.xfail(f"not generated yet: {ours_outcome.error}")
     defect = _upstream_defect(case, upstream_outcome.error)
     if defect is not None:

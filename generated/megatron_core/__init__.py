@@ -18,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 41f4f19cc1dbd115f0181aa02ddc8cdc
+# Input hash: 7d970c78e91c99cc6ab0b3439058002a
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -193,6 +193,8 @@ from .multi_latent_attention import (
     LinearUpProjFromInferenceLayerNormColumnParallelLinear,
     LinearUpProjFromTEColumnParallelLinear,
     LinearUpProjFromTELayerNormColumnParallelLinear,
+    MLAAttentionFromFusedMLASelfAttention,
+    MLAAttentionFromMLASelfAttention,
     MLACoreAttentionBuilder,
     MLACoreAttentionFromTEDotProductAttention,
     MLACoreAttentionInterface,
@@ -227,6 +229,8 @@ from .transformer_layer import (
     AttentionFromSelfAttention,
     AttentionInterface,
     AttentionNoOffsetBuilder,
+    MLAAttentionBuilder,
+    MLAAttentionInterface,
     MlpBuilder,
     MlpFromMLP,
     MlpInterface,
@@ -336,6 +340,10 @@ __all__ = [
     "LinearUpProjFromInferenceLayerNormColumnParallelLinear",
     "LinearUpProjFromTEColumnParallelLinear",
     "LinearUpProjFromTELayerNormColumnParallelLinear",
+    "MLAAttentionBuilder",
+    "MLAAttentionFromFusedMLASelfAttention",
+    "MLAAttentionFromMLASelfAttention",
+    "MLAAttentionInterface",
     "MLACoreAttentionBuilder",
     "MLACoreAttentionFromTEDotProductAttention",
     "MLACoreAttentionInterface",

@@ -5,17 +5,19 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe_module_specs.json
+#   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_block.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a09c0ae0bb676f533f9398d090b7eab9
+# Input hash: a802c77027804628e38d1eabd042f47c
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
 
 from typing import Literal
 
+from megatron.core.extensions.transformer_engine import TELayerNormColumnParallelLinear, TELinear
 from megatron.core.transformer.enums import AttnMaskType
 from megatron.core.transformer.identity_op import IdentityOp
 from megatron.core.transformer.multi_token_prediction import MultiTokenPredictionBlockSubmodules
@@ -54,6 +56,18 @@ from .moe_module_specs import (
     get_inference_moe_module_spec,
     get_local_moe_module_spec,
     get_te_moe_module_spec,
+)
+from .multi_latent_attention import (
+    LinearQProjFromInferenceColumnParallelLinear,
+    LinearQProjFromTEColumnParallelLinear,
+    LinearUpProjFromInferenceColumnParallelLinear,
+    LinearUpProjFromInferenceLayerNormColumnParallelLinear,
+    LinearUpProjFromTEColumnParallelLinear,
+    LinearUpProjFromTELayerNormColumnParallelLinear,
+    MLAAttentionFromFusedMLASelfAttention,
+    MLAAttentionFromMLASelfAttention,
+    MLACoreAttentionFromTEDotProductAttention,
+    mla_self_attention_submodules,
 )
 from .multi_token_prediction_block import (
     MtpLayerFromMultiTokenPredictionLayer,
@@ -213,14 +227,18 @@ def get_gpt_layer_local_submodules(
     """Submodules of a GPT layer built only from Megatron-Core's own (local) modules, without
     Transformer Engine (upstream's get_gpt_layer_local_submodules). Norms are WrappedTorchNorm,
     whose class (LayerNorm or RMSNorm) follows config.normalization; upstream uses Apex's
-    FusedLayerNorm instead where Apex is installed.
+    FusedLayerNorm instead where Apex is installed. Multi-latent attention is refused
+    (NotImplementedError): upstream's local MLA spec names DotProductAttention as the core
+    attention, which MultiLatentAttention cannot build.
 
     Args:
         num_experts: Number of experts; None builds a dense MLP.
         moe_grouped_gemm: Use grouped GEMM for the experts.
         qk_layernorm: Normalize queries and keys per head with the layer's norm.
-        multi_latent_attention: Use multi-latent attention (not generated yet: raises
-            NotImplementedError).
+        multi_latent_attention: Use multi-latent attention: raises NotImplementedError with local
+            modules (upstream's local MLA spec cannot be built:
+            DotProductAttention takes no k_channels/v_channels); qk_l2_norm is
+            refused with it (AssertionError, as upstream).
         fp8: Deprecated; warns when given (kept for NeMo compatibility).
         normalization: Accepted for compatibility; the local norm is WrappedTorchNorm, whose class
             follows config.normalization (upstream only uses it to pick Apex's
@@ -241,9 +259,11 @@ def get_gpt_layer_local_submodules(
             'The fp8 argument in "get_gpt_layer_local_spec" has been deprecated and will be removed soon. Please update your code accordingly.',
             stacklevel=2,
         )
+    if multi_latent_attention and qk_l2_norm:
+        raise AssertionError("qk_l2_norm is not supported with MLA.")
     if multi_latent_attention:
         raise NotImplementedError(
-            "multi_latent_attention: the generated specs do not cover MLA yet (its down-projection slots take bare classes chosen by identity, and MLASelfAttention needs an MLATransformerConfig, which TransformerLayer's self_attention Builder cannot promise)"
+            "multi_latent_attention with local modules: upstream's local MLA spec puts DotProductAttention in core_attention, but MultiLatentAttention builds core_attention with k_channels= and v_channels=, which DotProductAttention does not take (TypeError when the model is built), so no local core attention implements MLACoreAttentionBuilder; use the Transformer Engine or inference spec for MLA"
         )
     layer_norm = LayerNormFromWrappedTorchNorm()
     mlp = get_mlp_module_spec(
@@ -300,8 +320,10 @@ def get_gpt_layer_local_spec(
         num_experts: Number of experts; None builds a dense MLP.
         moe_grouped_gemm: Use grouped GEMM for the experts.
         qk_layernorm: Normalize queries and keys per head with the layer's norm.
-        multi_latent_attention: Use multi-latent attention (not generated yet: raises
-            NotImplementedError).
+        multi_latent_attention: Use multi-latent attention: raises NotImplementedError with local
+            modules (upstream's local MLA spec cannot be built:
+            DotProductAttention takes no k_channels/v_channels); qk_l2_norm is
+            refused with it (AssertionError, as upstream).
         fp8: Deprecated; warns when given (kept for NeMo compatibility).
         normalization: Accepted for compatibility; the local norm is WrappedTorchNorm, whose class
             follows config.normalization (upstream only uses it to pick Apex's
@@ -348,13 +370,20 @@ def get_gpt_layer_with_transformer_engine_submodules(
     get_gpt_layer_with_transformer_engine_submodules): the input norm is fused into linear_qkv
     (TELayerNormColumnParallelLinear), and for dense layers the pre-MLP norm into linear_fc1.
     Builds specs without TE installed (they only name classes); building a model needs TE >= 1.9.
+    With multi_latent_attention: MLASelfAttention with TELinear down-projections and the input
+    norm as TENorm (residual-fused), or with mla_down_proj_fusion FusedMLASelfAttention whose
+    fused down-projection TELayerNormColumnParallelLinear also holds the input norm (upstream
+    checks backend.column_parallel_layer_norm_linear() is not None, which always holds for
+    TESpecProvider).
 
     Args:
         num_experts: Number of experts; None builds a dense MLP.
         moe_grouped_gemm: Use grouped GEMM for the experts.
         qk_layernorm: Normalize queries and keys per head with the layer's norm.
-        multi_latent_attention: Use multi-latent attention (not generated yet: raises
-            NotImplementedError).
+        multi_latent_attention: Use multi-latent attention (MLASelfAttention, or
+            FusedMLASelfAttention with mla_down_proj_fusion); the model's config
+            must then be an MLATransformerConfig. qk_l2_norm is refused with it
+            (AssertionError, as upstream).
         fp8: Deprecated; warns when given (kept for NeMo compatibility).
         qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
             qk_layernorm).
@@ -364,7 +393,10 @@ def get_gpt_layer_with_transformer_engine_submodules(
         use_te_activation_func: Build the activation as a Transformer Engine op (TEActivationOp).
         use_kitchen_attention: Kitchen attention (only with use_kitchen).
         kitchen_attention_backend: Kitchen attention backend (only with use_kitchen).
-        mla_down_proj_fusion: Fused MLA down-projection (MLA only).
+        mla_down_proj_fusion: MLA only: FusedMLASelfAttention with one fused q/kv down-projection
+            that also fuses the input norm (TELayerNormColumnParallelLinear; the
+            input_layernorm slot is then IdentityOp and the state-dict keys of the
+            fused norm map to input_layernorm.).
         use_grouped_gemm_for_dense_mlp: With use_te_op_fuser: TEFusedMLPWithGroupedLinear.
     """
     if fp8 is not None:
@@ -380,12 +412,70 @@ def get_gpt_layer_with_transformer_engine_submodules(
         raise NotImplementedError(
             "Transformer Engine older than 1.9 (or none): upstream then uses Apex's FusedLayerNorm for q/k norms; the generated TE specs need TE >= 1.9"
         )
-    if multi_latent_attention:
-        raise NotImplementedError(
-            "multi_latent_attention: the generated specs do not cover MLA yet (its down-projection slots take bare classes chosen by identity, and MLASelfAttention needs an MLATransformerConfig, which TransformerLayer's self_attention Builder cannot promise)"
+    if multi_latent_attention and qk_l2_norm:
+        raise AssertionError("qk_l2_norm is not supported with MLA.")
+    mlp = (
+        get_te_moe_module_spec(
+            num_experts=num_experts,
+            moe_grouped_gemm=moe_grouped_gemm,
+            use_te_activation_func=use_te_activation_func,
         )
-    return transformer_layer_submodules(
-        self_attention=AttentionFromSelfAttention(
+        if num_experts is not None
+        else get_te_dense_mlp_module_spec(
+            use_te_op_fuser=use_te_op_fuser,
+            use_te_activation_func=use_te_activation_func,
+            use_grouped_gemm_for_dense_mlp=use_grouped_gemm_for_dense_mlp,
+        )
+    )
+    attention = (
+        (
+            MLAAttentionFromFusedMLASelfAttention(
+                submodules=mla_self_attention_submodules(
+                    linear_q_proj=LinearQProjFromTEColumnParallelLinear(),
+                    linear_qkv_down_proj=TELayerNormColumnParallelLinear,
+                    linear_q_up_proj=(
+                        LinearUpProjFromTELayerNormColumnParallelLinear()
+                        if qk_layernorm
+                        else LinearUpProjFromTEColumnParallelLinear()
+                    ),
+                    linear_kv_up_proj=(
+                        LinearUpProjFromTELayerNormColumnParallelLinear()
+                        if qk_layernorm
+                        else LinearUpProjFromTEColumnParallelLinear()
+                    ),
+                    core_attention=MLACoreAttentionFromTEDotProductAttention(),
+                    linear_proj=LinearProjFromTERowParallelLinear(),
+                    q_layernorm=IdentityOp,
+                    kv_layernorm=IdentityOp,
+                ),
+                attn_mask_type=AttnMaskType.causal,
+            )
+            if mla_down_proj_fusion
+            else MLAAttentionFromMLASelfAttention(
+                submodules=mla_self_attention_submodules(
+                    linear_q_proj=LinearQProjFromTEColumnParallelLinear(),
+                    linear_q_down_proj=TELinear,
+                    linear_q_up_proj=(
+                        LinearUpProjFromTELayerNormColumnParallelLinear()
+                        if qk_layernorm
+                        else LinearUpProjFromTEColumnParallelLinear()
+                    ),
+                    linear_kv_down_proj=TELinear,
+                    linear_kv_up_proj=(
+                        LinearUpProjFromTELayerNormColumnParallelLinear()
+                        if qk_layernorm
+                        else LinearUpProjFromTEColumnParallelLinear()
+                    ),
+                    core_attention=MLACoreAttentionFromTEDotProductAttention(),
+                    linear_proj=LinearProjFromTERowParallelLinear(),
+                    q_layernorm=IdentityOp,
+                    kv_layernorm=IdentityOp,
+                ),
+                attn_mask_type=AttnMaskType.causal,
+            )
+        )
+        if multi_latent_attention
+        else AttentionFromSelfAttention(
             submodules=self_attention_submodules(
                 linear_qkv=LinearQkvFromTELayerNormColumnParallelLinear(),
                 core_attention=CoreAttentionFromTEDotProductAttention(),
@@ -402,31 +492,53 @@ def get_gpt_layer_with_transformer_engine_submodules(
                 ),
             ),
             attn_mask_type=AttnMaskType.causal,
-        ),
-        self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
-        pre_mlp_layernorm=(LayerNormFromTENorm(has_residual=True) if num_experts else IdentityOp),
-        mlp=(
-            get_te_moe_module_spec(
-                num_experts=num_experts,
-                moe_grouped_gemm=moe_grouped_gemm,
-                use_te_activation_func=use_te_activation_func,
+        )
+    )
+    return (
+        (
+            transformer_layer_submodules(
+                input_layernorm=IdentityOp,
+                self_attention=attention,
+                self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+                pre_mlp_layernorm=(LayerNormFromTENorm() if num_experts else IdentityOp),
+                mlp=mlp,
+                mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+                sharded_state_dict_keys_map={
+                    "self_attention.linear_q_down_proj.layer_norm_": "input_layernorm.",
+                    "self_attention.linear_kv_down_proj.layer_norm_": "input_layernorm.",
+                    "self_attention.linear_qkv_down_proj.layer_norm_": "input_layernorm.",
+                },
             )
-            if num_experts is not None
-            else get_te_dense_mlp_module_spec(
-                use_te_op_fuser=use_te_op_fuser,
-                use_te_activation_func=use_te_activation_func,
-                use_grouped_gemm_for_dense_mlp=use_grouped_gemm_for_dense_mlp,
+            if mla_down_proj_fusion
+            else transformer_layer_submodules(
+                input_layernorm=LayerNormFromTENorm(has_residual=True),
+                self_attention=attention,
+                self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+                pre_mlp_layernorm=(
+                    LayerNormFromTENorm(has_residual=True) if num_experts else IdentityOp
+                ),
+                mlp=mlp,
+                mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
             )
-        ),
-        mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
-        sharded_state_dict_keys_map={
-            "mlp.0.weight": "mlp.linear_fc1.layer_norm_weight",
-            "mlp.0.bias": "mlp.linear_fc1.layer_norm_bias",
-            "mlp.1.basic_ops.0.weight": "mlp.linear_fc1.weight",
-            "mlp.1.basic_ops.1.bias": "mlp.linear_fc1.bias",
-            "mlp.3.basic_ops.0.weight": "mlp.linear_fc2.weight",
-            "mlp.3.basic_ops.1.bias": "mlp.linear_fc2.bias",
-        },
+        )
+        if multi_latent_attention
+        else transformer_layer_submodules(
+            self_attention=attention,
+            self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+            pre_mlp_layernorm=(
+                LayerNormFromTENorm(has_residual=True) if num_experts else IdentityOp
+            ),
+            mlp=mlp,
+            mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+            sharded_state_dict_keys_map={
+                "mlp.0.weight": "mlp.linear_fc1.layer_norm_weight",
+                "mlp.0.bias": "mlp.linear_fc1.layer_norm_bias",
+                "mlp.1.basic_ops.0.weight": "mlp.linear_fc1.weight",
+                "mlp.1.basic_ops.1.bias": "mlp.linear_fc1.bias",
+                "mlp.3.basic_ops.0.weight": "mlp.linear_fc2.weight",
+                "mlp.3.basic_ops.1.bias": "mlp.linear_fc2.bias",
+            },
+        )
     )
 
 
@@ -452,8 +564,10 @@ def get_gpt_layer_with_transformer_engine_spec(
         num_experts: Number of experts; None builds a dense MLP.
         moe_grouped_gemm: Use grouped GEMM for the experts.
         qk_layernorm: Normalize queries and keys per head with the layer's norm.
-        multi_latent_attention: Use multi-latent attention (not generated yet: raises
-            NotImplementedError).
+        multi_latent_attention: Use multi-latent attention (MLASelfAttention, or
+            FusedMLASelfAttention with mla_down_proj_fusion); the model's config
+            must then be an MLATransformerConfig. qk_l2_norm is refused with it
+            (AssertionError, as upstream).
         fp8: Deprecated; warns when given (kept for NeMo compatibility).
         qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
             qk_layernorm).
@@ -463,7 +577,10 @@ def get_gpt_layer_with_transformer_engine_spec(
         use_te_activation_func: Build the activation as a Transformer Engine op (TEActivationOp).
         use_kitchen_attention: Kitchen attention (only with use_kitchen).
         kitchen_attention_backend: Kitchen attention backend (only with use_kitchen).
-        mla_down_proj_fusion: Fused MLA down-projection (MLA only).
+        mla_down_proj_fusion: MLA only: FusedMLASelfAttention with one fused q/kv down-projection
+            that also fuses the input norm (TELayerNormColumnParallelLinear; the
+            input_layernorm slot is then IdentityOp and the state-dict keys of the
+            fused norm map to input_layernorm.).
         use_grouped_gemm_for_dense_mlp: With use_te_op_fuser: TEFusedMLPWithGroupedLinear.
     """
     return TransformerBlockLayerFromTransformerLayer(
@@ -495,12 +612,15 @@ def get_gpt_layer_with_inference_submodules(
 ) -> TransformerLayerSubmodules:
     """Submodules of a GPT layer from inference-optimized linear layers (upstream's
     get_gpt_layer_with_inference_submodules). Builds specs without TE installed; building a model
-    needs TE.
+    needs TE. With multi_latent_attention: MLASelfAttention with TELinear down-projections and a
+    TENorm input norm (InferenceSpecProvider ignores has_residual); the pre-MLP norm is
+    IdentityOp even with experts, as upstream.
 
     Args:
         qk_layernorm: Normalize queries and keys per head with the layer's norm.
-        multi_latent_attention: Use multi-latent attention (not generated yet: raises
-            NotImplementedError).
+        multi_latent_attention: Use multi-latent attention (MLASelfAttention); the model's config
+            must then be an MLATransformerConfig. qk_l2_norm is refused with it
+            (AssertionError, as upstream).
         qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
             qk_layernorm).
         num_experts: Number of experts; None builds a dense MLP.
@@ -511,12 +631,44 @@ def get_gpt_layer_with_inference_submodules(
         raise NotImplementedError(
             "Transformer Engine older than 1.9 (or none): upstream then uses Apex's FusedLayerNorm for q/k norms; the generated inference specs need TE >= 1.9"
         )
-    if multi_latent_attention:
-        raise NotImplementedError(
-            "multi_latent_attention: the generated specs do not cover MLA yet (its down-projection slots take bare classes chosen by identity, and MLASelfAttention needs an MLATransformerConfig, which TransformerLayer's self_attention Builder cannot promise)"
+    if multi_latent_attention and qk_l2_norm:
+        raise AssertionError("qk_l2_norm is not supported with MLA.")
+    mlp = (
+        get_inference_moe_module_spec(num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm)
+        if num_experts is not None
+        else MlpFromMLP(
+            submodules=mlp_submodules(
+                linear_fc1=LinearFc1FromInferenceLayerNormColumnParallelLinear(),
+                linear_fc2=LinearFc2FromInferenceRowParallelLinear(),
+                activation_func=None,
+            )
         )
-    return transformer_layer_submodules(
-        self_attention=AttentionFromSelfAttention(
+    )
+    attention = (
+        MLAAttentionFromMLASelfAttention(
+            submodules=mla_self_attention_submodules(
+                linear_q_proj=LinearQProjFromInferenceColumnParallelLinear(),
+                linear_q_down_proj=TELinear,
+                linear_q_up_proj=(
+                    LinearUpProjFromInferenceLayerNormColumnParallelLinear()
+                    if qk_layernorm
+                    else LinearUpProjFromInferenceColumnParallelLinear()
+                ),
+                linear_kv_down_proj=TELinear,
+                linear_kv_up_proj=(
+                    LinearUpProjFromInferenceLayerNormColumnParallelLinear()
+                    if qk_layernorm
+                    else LinearUpProjFromInferenceColumnParallelLinear()
+                ),
+                core_attention=MLACoreAttentionFromTEDotProductAttention(),
+                linear_proj=LinearProjFromInferenceRowParallelLinear(),
+                q_layernorm=IdentityOp,
+                kv_layernorm=IdentityOp,
+            ),
+            attn_mask_type=AttnMaskType.causal,
+        )
+        if multi_latent_attention
+        else AttentionFromSelfAttention(
             submodules=self_attention_submodules(
                 linear_qkv=LinearQkvFromInferenceLayerNormColumnParallelLinear(),
                 core_attention=CoreAttentionFromTEDotProductAttention(),
@@ -533,31 +685,33 @@ def get_gpt_layer_with_inference_submodules(
                 ),
             ),
             attn_mask_type=AttnMaskType.causal,
-        ),
-        self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
-        pre_mlp_layernorm=(LayerNormFromTENorm() if num_experts else IdentityOp),
-        mlp=(
-            get_inference_moe_module_spec(
-                num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm
-            )
-            if num_experts is not None
-            else MlpFromMLP(
-                submodules=mlp_submodules(
-                    linear_fc1=LinearFc1FromInferenceLayerNormColumnParallelLinear(),
-                    linear_fc2=LinearFc2FromInferenceRowParallelLinear(),
-                    activation_func=None,
-                )
-            )
-        ),
-        mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
-        sharded_state_dict_keys_map={
-            "mlp.0.weight": "mlp.linear_fc1.layer_norm_weight",
-            "mlp.0.bias": "mlp.linear_fc1.layer_norm_bias",
-            "mlp.1.basic_ops.0.weight": "mlp.linear_fc1.weight",
-            "mlp.1.basic_ops.1.bias": "mlp.linear_fc1.bias",
-            "mlp.3.basic_ops.0.weight": "mlp.linear_fc2.weight",
-            "mlp.3.basic_ops.1.bias": "mlp.linear_fc2.bias",
-        },
+        )
+    )
+    return (
+        transformer_layer_submodules(
+            input_layernorm=LayerNormFromTENorm(),
+            self_attention=attention,
+            self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+            pre_mlp_layernorm=IdentityOp,
+            mlp=mlp,
+            mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+        )
+        if multi_latent_attention
+        else transformer_layer_submodules(
+            self_attention=attention,
+            self_attn_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+            pre_mlp_layernorm=(LayerNormFromTENorm() if num_experts else IdentityOp),
+            mlp=mlp,
+            mlp_bda=BiasDropoutAddFromGetBiasDropoutAdd(),
+            sharded_state_dict_keys_map={
+                "mlp.0.weight": "mlp.linear_fc1.layer_norm_weight",
+                "mlp.0.bias": "mlp.linear_fc1.layer_norm_bias",
+                "mlp.1.basic_ops.0.weight": "mlp.linear_fc1.weight",
+                "mlp.1.basic_ops.1.bias": "mlp.linear_fc1.bias",
+                "mlp.3.basic_ops.0.weight": "mlp.linear_fc2.weight",
+                "mlp.3.basic_ops.1.bias": "mlp.linear_fc2.bias",
+            },
+        )
     )
 
 
@@ -574,8 +728,9 @@ def get_gpt_layer_with_inference_spec(
 
     Args:
         qk_layernorm: Normalize queries and keys per head with the layer's norm.
-        multi_latent_attention: Use multi-latent attention (not generated yet: raises
-            NotImplementedError).
+        multi_latent_attention: Use multi-latent attention (MLASelfAttention); the model's config
+            must then be an MLATransformerConfig. qk_l2_norm is refused with it
+            (AssertionError, as upstream).
         qk_l2_norm: Normalize queries and keys per head with L2Norm (takes precedence over
             qk_layernorm).
         num_experts: Number of experts; None builds a dense MLP.
@@ -623,6 +778,10 @@ def get_gpt_decoder_layer_specs(
     if config.experimental_attention_variant is not None:
         raise AssertionError(
             "Experimental attention variant is not supported with get_gpt_decoder_layer_specs"
+        )
+    if use_transformer_engine and config.multi_latent_attention and (not qk_l2_norm):
+        raise NotImplementedError(
+            "multi_latent_attention with Transformer Engine in the decoder-block factories: upstream passes getattr(config, 'mla_down_proj_fusion', False) (a field of MLATransformerConfig only), which the generated factories cannot read yet; build the layers with get_gpt_layer_with_transformer_engine_spec(multi_latent_attention=True, mla_down_proj_fusion=...)"
         )
     dense_layer_spec = (
         get_gpt_layer_with_transformer_engine_spec(

@@ -2,9 +2,11 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: c93ad7332a0db7866009fc25185732fc
+#   schemas/megatron_core/transformer_layer.json
+# Input hash: 78a98fa32754bfba8581365b321cbcbd
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
-by MLASelfAttention and FusedMLASelfAttention.
+by MLASelfAttention and FusedMLASelfAttention; and the MLASelfAttention /
+FusedMLASelfAttention adapters of TransformerLayer's self_attention (MLAAttentionBuilder).
 """
 
 from collections.abc import Callable
@@ -15,8 +17,10 @@ from megatron.core.extensions.transformer_engine import (
     TEColumnParallelLinear,
     TEDotProductAttention,
     TELayerNormColumnParallelLinear,
+    TELinear,
 )
 from megatron.core.packed_seq_params import PackedSeqParams
+from megatron.core.post_training.modelopt.layers import Linear
 from megatron.core.process_groups_config import ProcessGroupCollection
 from megatron.core.tensor_parallel.inference_layers import (
     InferenceColumnParallelLinear,
@@ -24,7 +28,11 @@ from megatron.core.tensor_parallel.inference_layers import (
 )
 from megatron.core.tensor_parallel.layers import ColumnParallelLinear
 from megatron.core.transformer.enums import AttnMaskType
-from megatron.core.transformer.multi_latent_attention import MLASelfAttentionSubmodules
+from megatron.core.transformer.multi_latent_attention import (
+    FusedMLASelfAttention,
+    MLASelfAttention,
+    MLASelfAttentionSubmodules,
+)
 from megatron.core.transformer.spec_utils import ModuleSpec
 from megatron.core.transformer.transformer_config import MLATransformerConfig, TransformerConfig
 from torch import Tensor
@@ -33,6 +41,7 @@ from torch.distributed import ProcessGroup
 from .attention import LinearProjBuilder
 from .layer_norm import LayerNormBuilder
 from .spec_values import module_spec_or_type
+from .transformer_layer import MLAAttentionInterface
 
 __all__ = [
     "LinearDownProjBuilder",
@@ -49,6 +58,8 @@ __all__ = [
     "LinearUpProjFromInferenceLayerNormColumnParallelLinear",
     "LinearUpProjFromTEColumnParallelLinear",
     "LinearUpProjFromTELayerNormColumnParallelLinear",
+    "MLAAttentionFromFusedMLASelfAttention",
+    "MLAAttentionFromMLASelfAttention",
     "MLACoreAttentionBuilder",
     "MLACoreAttentionFromTEDotProductAttention",
     "MLACoreAttentionInterface",
@@ -771,17 +782,135 @@ class MLACoreAttentionFromTEDotProductAttention(ModuleSpec):
         )
 
 
+class MLAAttentionFromMLASelfAttention(ModuleSpec):
+    """MLAAttentionBuilder that builds MLASelfAttention: Multi-latent attention (DeepSeek-V2/V3):
+    queries and keys/values pass through low-rank down/up projections
+    (linear_q_down_proj/linear_kv_down_proj, then linear_q_up_proj/linear_kv_up_proj).
+
+    No slot of the described parents uses it yet. The parent builds it with build_module(spec,
+    ...).
+
+    Fixed by the spec: submodules, attn_mask_type.
+    """
+
+    def __init__(
+        self,
+        *,
+        submodules: MLASelfAttentionSubmodules,
+        attn_mask_type: AttnMaskType = AttnMaskType.padding,
+    ) -> None:
+        # ModuleSpec.__init__ annotates params as a bare dict, partially unknown to pyright.
+        super().__init__(  # pyright: ignore[reportUnknownMemberType]
+            module=MLASelfAttention,
+            params={"attn_mask_type": attn_mask_type},
+            submodules=submodules,
+        )
+        self.typed_submodules = submodules
+        self.attn_mask_type = attn_mask_type
+
+    def __call__(
+        self,
+        *,
+        config: MLATransformerConfig,
+        layer_number: int,
+        pg_collection: ProcessGroupCollection,
+        cp_comm_type: str | None = None,
+        pp_layer_offset: int | None = None,
+        name: str | None = None,
+    ) -> MLAAttentionInterface:
+        return MLASelfAttention(
+            config=config,
+            layer_number=layer_number,
+            pg_collection=pg_collection,
+            cp_comm_type=cp_comm_type,
+            pp_layer_offset=pp_layer_offset,
+            name=name,
+            submodules=self.typed_submodules,
+            attn_mask_type=self.attn_mask_type,
+        )
+
+
+class MLAAttentionFromFusedMLASelfAttention(ModuleSpec):
+    """MLAAttentionBuilder that builds FusedMLASelfAttention: Multi-latent attention with one
+    fused q/kv down-projection (linear_qkv_down_proj; TE spec's mla_down_proj_fusion).
+    Requires q_lora_rank.
+
+    No slot of the described parents uses it yet. The parent builds it with build_module(spec,
+    ...).
+
+    Fixed by the spec: submodules, attn_mask_type.
+    """
+
+    def __init__(
+        self,
+        *,
+        submodules: MLASelfAttentionSubmodules,
+        attn_mask_type: AttnMaskType = AttnMaskType.padding,
+    ) -> None:
+        # ModuleSpec.__init__ annotates params as a bare dict, partially unknown to pyright.
+        super().__init__(  # pyright: ignore[reportUnknownMemberType]
+            module=FusedMLASelfAttention,
+            params={"attn_mask_type": attn_mask_type},
+            submodules=submodules,
+        )
+        self.typed_submodules = submodules
+        self.attn_mask_type = attn_mask_type
+
+    def __call__(
+        self,
+        *,
+        config: MLATransformerConfig,
+        layer_number: int,
+        pg_collection: ProcessGroupCollection,
+        cp_comm_type: str | None = None,
+        pp_layer_offset: int | None = None,
+        name: str | None = None,
+    ) -> MLAAttentionInterface:
+        return FusedMLASelfAttention(
+            config=config,
+            layer_number=layer_number,
+            pg_collection=pg_collection,
+            cp_comm_type=cp_comm_type,
+            pp_layer_offset=pp_layer_offset,
+            name=name,
+            submodules=self.typed_submodules,
+            attn_mask_type=self.attn_mask_type,
+        )
+
+
 def mla_self_attention_submodules(
     *,
     linear_proj: LinearProjBuilder,
     q_layernorm: LayerNormBuilder,
     kv_layernorm: LayerNormBuilder,
     linear_q_proj: LinearQProjBuilder | None = None,
-    linear_q_down_proj: LinearDownProjBuilder | None = None,
+    linear_q_down_proj: (
+        LinearDownProjBuilder
+        | type[TELinear]
+        | type[Linear]
+        | type[TEColumnParallelLinear]
+        | type[ColumnParallelLinear]
+        | None
+    ) = None,
     linear_q_up_proj: LinearUpProjBuilder | None = None,
-    linear_kv_down_proj: LinearDownProjBuilder | None = None,
+    linear_kv_down_proj: (
+        LinearDownProjBuilder
+        | type[TELinear]
+        | type[Linear]
+        | type[TEColumnParallelLinear]
+        | type[ColumnParallelLinear]
+        | None
+    ) = None,
     linear_kv_up_proj: LinearUpProjBuilder | None = None,
-    linear_qkv_down_proj: LinearQkvDownProjBuilder | None = None,
+    linear_qkv_down_proj: (
+        LinearQkvDownProjBuilder
+        | type[TELinear]
+        | type[Linear]
+        | type[TEColumnParallelLinear]
+        | type[ColumnParallelLinear]
+        | type[TELayerNormColumnParallelLinear]
+        | None
+    ) = None,
     core_attention: MLACoreAttentionBuilder | None = None,
 ) -> MLASelfAttentionSubmodules:
     """Typed constructor of MLASelfAttentionSubmodules: returns upstream's own dataclass, with each
@@ -808,7 +937,16 @@ def mla_self_attention_submodules(
         linear_q_down_proj: Query down-projection to q_lora_rank: built by MLASelfAttention only
             when q_lora_rank is set; FusedMLASelfAttention ignores it. Must be the
             bare class TELinear, ColumnParallelLinear, TEColumnParallelLinear or
-            modelopt's Linear (ValueError otherwise, including None when used).
+            modelopt's Linear (ValueError otherwise, including None when used). Also
+            type[TELinear]: MLASelfAttention dispatches on the slot's identity (`in
+            [TELinear]`): the bare class TELinear is built with
+            parallel_mode='duplicated' and tp_group=None (what
+            TESpecProvider.linear() and InferenceSpecProvider.linear() give). Also
+            type[Linear] | type[TEColumnParallelLinear] |
+            type[ColumnParallelLinear]: MLASelfAttention dispatches on the slot's
+            identity (`in [Linear, TEColumnParallelLinear, ColumnParallelLinear]`,
+            Linear being modelopt's, None without TE): these bare classes are built
+            with gather_output=False.
         linear_q_up_proj: Query up-projection from q_lora_rank: built by MLASelfAttention when
             q_lora_rank is set and always by FusedMLASelfAttention. None means the
             backend's column-parallel linear (or fused norm+linear under
@@ -816,7 +954,15 @@ def mla_self_attention_submodules(
         linear_kv_down_proj: KV down-projection to kv_lora_rank + qk_pos_emb_head_dim: always built
             by MLASelfAttention (None raises ValueError there);
             FusedMLASelfAttention ignores it. Must be one of the bare classes the
-            parent checks for.
+            parent checks for. Also type[TELinear]: MLASelfAttention dispatches on
+            the slot's identity (`in [TELinear]`): the bare class TELinear is built
+            with parallel_mode='duplicated' and tp_group=None (what
+            TESpecProvider.linear() and InferenceSpecProvider.linear() give). Also
+            type[Linear] | type[TEColumnParallelLinear] |
+            type[ColumnParallelLinear]: MLASelfAttention dispatches on the slot's
+            identity (`in [Linear, TEColumnParallelLinear, ColumnParallelLinear]`,
+            Linear being modelopt's, None without TE): these bare classes are built
+            with gather_output=False.
         linear_kv_up_proj: KV up-projection from kv_lora_rank: built by both parents. None means the
             backend's column-parallel linear (or fused norm+linear under
             qk_layernorm).
@@ -824,6 +970,18 @@ def mla_self_attention_submodules(
             (mla_down_proj_fusion); MLASelfAttention ignores it. Must be the bare
             class TELinear, TELayerNormColumnParallelLinear,
             TEColumnParallelLinear, ColumnParallelLinear or modelopt's Linear.
+            Also type[TELinear]: FusedMLASelfAttention dispatches on the slot's
+            identity (`in [TELinear]`): the bare class TELinear is built with
+            parallel_mode='duplicated' and tp_group=None (what
+            TESpecProvider.linear() and InferenceSpecProvider.linear() give). Also
+            type[Linear] | type[TEColumnParallelLinear] |
+            type[ColumnParallelLinear] | type[TELayerNormColumnParallelLinear]:
+            FusedMLASelfAttention dispatches on the slot's identity (`in [Linear,
+            TEColumnParallelLinear, ColumnParallelLinear,
+            TELayerNormColumnParallelLinear]`, Linear being modelopt's, None
+            without TE): these bare classes are built with gather_output=False;
+            TELayerNormColumnParallelLinear also fuses the layer's input norm
+            (upstream's TE spec with mla_down_proj_fusion).
         core_attention: The attention computation, built by both parents (twice, see
             MLACoreAttentionBuilder). Upstream defaults it to None, but None fails: the
             parent always builds it.

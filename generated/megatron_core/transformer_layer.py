@@ -2,7 +2,7 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 67c8764ba677f928d454729ca24cfa7c
+# Input hash: 20a29245e277b5d1bcbf6bc810822f2b
 """Slots of TransformerLayerSubmodules (megatron.core.transformer.transformer_layer)."""
 
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from megatron.core.transformer.enums import AttnMaskType
 from megatron.core.transformer.identity_op import IdentityFuncOp, IdentityOp
 from megatron.core.transformer.mlp import MLP, MLPSubmodules
 from megatron.core.transformer.spec_utils import ModuleSpec
-from megatron.core.transformer.transformer_config import TransformerConfig
+from megatron.core.transformer.transformer_config import MLATransformerConfig, TransformerConfig
 from megatron.core.transformer.transformer_layer import TransformerLayerSubmodules
 from torch import Tensor
 
@@ -29,6 +29,8 @@ __all__ = [
     "AttentionFromSelfAttention",
     "AttentionInterface",
     "AttentionNoOffsetBuilder",
+    "MLAAttentionBuilder",
+    "MLAAttentionInterface",
     "MlpBuilder",
     "MlpFromMLP",
     "MlpInterface",
@@ -59,6 +61,36 @@ class AttentionInterface(Protocol):
     ) -> tuple[Tensor, Tensor | None]:
         """Attends over `hidden_states` ([s, b, h]); cross attention also reads
         `key_value_states`.
+        """
+        ...
+
+
+class MLAAttentionInterface(Protocol):
+    """Multi-latent attention as TransformerLayer calls it: AttentionInterface's forward, but
+    upstream leaves MultiLatentAttention.forward's return unannotated and pyright infers the
+    output from the untyped fine-grained-offloading call (attn_proj_manager.group_offload), a
+    union that is not a Tensor; at run time it returns (output Tensor, bias Tensor | None)
+    like any attention. TransformerLayer only hands the pair to self_attn_bda.
+    """
+
+    def forward(
+        self,
+        hidden_states: Tensor,
+        /,
+        *,
+        attention_mask: Tensor,
+        key_value_states: Tensor | None = None,
+        inference_context: BaseInferenceContext | None = None,
+        rotary_pos_emb: Tensor | tuple[Tensor, Tensor] | None = None,
+        rotary_pos_cos: Tensor | None = None,
+        rotary_pos_sin: Tensor | None = None,
+        rotary_pos_cos_sin: Tensor | None = None,
+        attention_bias: Tensor | None = None,
+        packed_seq_params: PackedSeqParams | None = None,
+        sequence_len_offset: int | None = None,
+    ) -> tuple[object, Tensor | None]:
+        """Attends over `hidden_states` ([s, b, h]); returns the output (typed object, see above)
+        and its (not yet added) bias.
         """
         ...
 
@@ -122,6 +154,28 @@ class AttentionNoOffsetBuilder(Protocol):
         cp_comm_type: str | None = None,
         name: str | None = None,
     ) -> AttentionInterface: ...
+
+
+class MLAAttentionBuilder(Protocol):
+    """How TransformerLayer builds self_attention when it is multi-latent attention: the same
+    call as AttentionBuilder (`build_module(spec, config=..., layer_number=...,
+    pg_collection=..., name=...)`, cp_comm_type under context parallelism, pp_layer_offset
+    when given), with the layer's config being an MLATransformerConfig, which MLASelfAttention
+    and FusedMLASelfAttention require (the model must be built with one).
+
+    No slot of the described parents uses it yet.
+    """
+
+    def __call__(
+        self,
+        *,
+        config: MLATransformerConfig,
+        layer_number: int,
+        pg_collection: ProcessGroupCollection,
+        cp_comm_type: str | None = None,
+        pp_layer_offset: int | None = None,
+        name: str | None = None,
+    ) -> MLAAttentionInterface: ...
 
 
 class MlpBuilder(Protocol):
@@ -227,7 +281,9 @@ class MlpFromMLP:
 def transformer_layer_submodules(
     *,
     input_layernorm: LayerNormBuilder = IdentityOp,
-    self_attention: AttentionBuilder | type[IdentityOp] | AttentionNoOffsetBuilder = IdentityOp,
+    self_attention: (
+        AttentionBuilder | type[IdentityOp] | AttentionNoOffsetBuilder | MLAAttentionBuilder
+    ) = IdentityOp,
     self_attn_bda: BiasDropoutAddBuilder = IdentityFuncOp,
     pre_cross_attn_layernorm: LayerNormBuilder = IdentityOp,
     cross_attention: AttentionBuilder | type[IdentityOp] = IdentityOp,
@@ -248,7 +304,10 @@ def transformer_layer_submodules(
             experimental_attention_variant_module_specs) works wherever TransformerLayer
             is given no pp_layer_offset, which is every layer TransformerBlock builds;
             in HybridStack's attention_layer, dsa_layer or mla_layer it would fail with
-            a TypeError.
+            a TypeError. Also MLAAttentionBuilder: multi-latent attention
+            (MLASelfAttention, FusedMLASelfAttention) takes an MLATransformerConfig;
+            TransformerLayer passes its own config, which is one when the model is built
+            with an MLATransformerConfig (upstream's MLA specs).
         self_attn_bda: Bias-dropout-add after self-attention.
         pre_cross_attn_layernorm: Normalization before cross-attention.
         cross_attention: Cross-attention block (IdentityOp in decoder-only models).
