@@ -161,6 +161,12 @@ class Slot:
     upstream_typed: bool  # upstream annotates the field with a Builder Protocol
     location: Location
 
+    @property
+    def builders(self) -> tuple[str, ...]:
+        """The slot's Builder, then the other Builders it accepts (plain names in also_accepts)."""
+        named = [text for text, _ in self.also_accepts if text.isidentifier()]
+        return (self.builder, *named)
+
 
 @dataclass(frozen=True)
 class PlainField:

@@ -40,7 +40,7 @@ class _SlotContext:
     """The slot a value fills."""
 
     name: str
-    builder: str
+    builders: tuple[str, ...]  # the slot's Builder first, then the others it accepts
     optional: bool
     is_list: bool
 
@@ -141,7 +141,7 @@ class SpecChecker(ContractChecker):
             case ListValue():
                 item_slot = None
                 if slot is not None:
-                    item_slot = _SlotContext(slot.name, slot.builder, False, False)
+                    item_slot = _SlotContext(slot.name, slot.builders, False, False)
                 for item in value.items:
                     yield from self._check_spec_value(scope, item, item_slot, value.location)
 
@@ -204,22 +204,23 @@ class SpecChecker(ContractChecker):
                     f"use one of {sorted(slots)}",
                 )
                 continue
-            context = _SlotContext(slot_name, slot.builder, slot.optional, slot.is_list)
+            context = _SlotContext(slot_name, slot.builders, slot.optional, slot.is_list)
             yield from self._check_spec_value(scope, slot_value, context, value.location)
 
     def _check_adapter_value(
         self, scope: _Scope, value: AdapterValue, slot: _SlotContext | None
     ) -> Iterator[DescriptionError]:
         adapter = self.adapters.get(value.adapter)
-        if adapter is None or (slot is not None and adapter.builder.name != slot.builder):
-            builder = slot.builder if slot is not None else None
+        if adapter is None or (slot is not None and adapter.builder.name not in slot.builders):
+            builders = slot.builders if slot is not None else ()
             fitting = sorted(
-                a.name for a in self.adapters.values() if builder in (None, a.builder.name)
+                a.name for a in self.adapters.values() if not builders or a.builder.name in builders
             )
             where = f" (slot {slot.name!r})" if slot is not None else ""
+            expected = " or ".join(builders) or "any builder"
             yield error(
                 value.location,
-                f"{value.adapter!r} is not an adapter of {builder or 'any builder'}{where}",
+                f"{value.adapter!r} is not an adapter of {expected}{where}",
                 f"use one of {fitting}",
             )
             return

@@ -241,7 +241,7 @@ class _ModuleBuilder(SpecViews):
             f"{parent.submodules}.{slot.name}"
             for parent, _ in self.catalog.parents.values()
             for slot in parent.slots
-            if slot.builder == builder
+            if builder in slot.builders
         )
         return (
             f"Slots: {', '.join(slots)}."

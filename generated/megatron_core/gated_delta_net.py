@@ -2,7 +2,7 @@
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: eab17ff1b720e29980e6cd9e8da97458
+# Input hash: 173011129ee1efb12a6da0dfd164a13e
 """Slots of GatedDeltaNetSubmodules (megatron.core.ssm.gated_delta_net.common), built by
 GatedDeltaNet (the _GDNBase subclass the specs use).
 """
@@ -517,8 +517,8 @@ class AttentionNoOffsetFromGatedDeltaNet(ModuleSpec):
     gdn_layer). _GDNBase takes no pp_layer_offset, so it fills AttentionNoOffsetBuilder, not
     AttentionBuilder.
 
-    No slot of the described parents uses it yet. The parent builds it with build_module(spec,
-    ...).
+    Slots: TransformerLayerSubmodules.self_attention. The parent builds it with
+    build_module(spec, ...).
 
     Fixed by the spec: submodules.
     """

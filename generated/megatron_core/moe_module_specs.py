@@ -3,7 +3,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 27ed7e0e7ec3219fee60d4c916c79221
+# Input hash: 90f18d5e23305cc2445a23b8fff432d4
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from .experts import (

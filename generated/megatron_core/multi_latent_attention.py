@@ -3,7 +3,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 78a98fa32754bfba8581365b321cbcbd
+# Input hash: 357fe9f7c7d98900c57b37a55b95a1fe
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention; and the MLASelfAttention /
 FusedMLASelfAttention adapters of TransformerLayer's self_attention (MLAAttentionBuilder).
@@ -787,8 +787,8 @@ class MLAAttentionFromMLASelfAttention(ModuleSpec):
     queries and keys/values pass through low-rank down/up projections
     (linear_q_down_proj/linear_kv_down_proj, then linear_q_up_proj/linear_kv_up_proj).
 
-    No slot of the described parents uses it yet. The parent builds it with build_module(spec,
-    ...).
+    Slots: TransformerLayerSubmodules.self_attention. The parent builds it with
+    build_module(spec, ...).
 
     Fixed by the spec: submodules, attn_mask_type.
     """
@@ -835,8 +835,8 @@ class MLAAttentionFromFusedMLASelfAttention(ModuleSpec):
     fused q/kv down-projection (linear_qkv_down_proj; TE spec's mla_down_proj_fusion).
     Requires q_lora_rank.
 
-    No slot of the described parents uses it yet. The parent builds it with build_module(spec,
-    ...).
+    Slots: TransformerLayerSubmodules.self_attention. The parent builds it with
+    build_module(spec, ...).
 
     Fixed by the spec: submodules, attn_mask_type.
     """

@@ -2,7 +2,7 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 20a29245e277b5d1bcbf6bc810822f2b
+# Input hash: fc929606a28f81db1008fa97527e55ba
 """Slots of TransformerLayerSubmodules (megatron.core.transformer.transformer_layer)."""
 
 from dataclasses import dataclass
@@ -142,7 +142,7 @@ class AttentionNoOffsetBuilder(Protocol):
     gdn_layer/mlp_layer/moe_layer never pass pp_layer_offset; only HybridStack's
     attention_layer, dsa_layer and mla_layer do.
 
-    No slot of the described parents uses it yet.
+    Slots: TransformerLayerSubmodules.self_attention.
     """
 
     def __call__(
@@ -163,7 +163,7 @@ class MLAAttentionBuilder(Protocol):
     when given), with the layer's config being an MLATransformerConfig, which MLASelfAttention
     and FusedMLASelfAttention require (the model must be built with one).
 
-    No slot of the described parents uses it yet.
+    Slots: TransformerLayerSubmodules.self_attention.
     """
 
     def __call__(
