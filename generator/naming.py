@@ -19,6 +19,7 @@ SUPPORT_FUNCTIONS = frozenset(
         "get_moe_layer_pattern",
         "is_linear_attention_variant",
         "layer_pattern_specs",
+        "mla_down_proj_fusion",
         "moe_layer_pattern",
         "mtp_decoder_layer",
         "mtp_stage_layers",

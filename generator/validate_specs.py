@@ -73,10 +73,11 @@ class SpecChecker(ContractChecker):
                     yield from self._check_condition(scope, check.condition, check.location)
                 for name, value in spec.lets:
                     yield from self._check_spec_value(scope, value, None, spec.location)
-                    if name in scope.parameters:
+                    taken = scope.parameters | naming.SUPPORT_FUNCTIONS | set(self.factories)
+                    if name in taken or name in description.import_map():
                         yield error(
                             spec.location,
-                            f"derived value {name!r} shadows a parameter",
+                            f"derived value {name!r} shadows a parameter, import, factory or helper",
                             "give it another name",
                         )
                     scope = _Scope(description, scope.parameters | {name})

@@ -12,7 +12,7 @@
   which ``MultiLatentAttention`` builds with ``k_channels=``/``v_channels=``; the build fails
   (shown here on CPU), so the generated local factory refuses MLA (NotImplementedError); with
   qk_l2_norm it raises AssertionError first, as upstream.
-* decoder-block factories: ours refuse TE MLA (they cannot read ``mla_down_proj_fusion``, a field
+* decoder-block factories: TE MLA layers read ``mla_down_proj_fusion`` from the config (a field
   of MLATransformerConfig only).
 * description: ``MLAAttentionBuilder`` is ``AttentionBuilder`` with ``config: MLATransformerConfig``.
 * pyright: the widened slots accept what upstream puts there and still reject other values.
@@ -212,17 +212,24 @@ def test_upstreams_local_mla_spec_fails_to_build(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.usefixtures("megatron_parallel_state")
-def test_decoder_layer_specs_refuse_te_mla() -> None:
-    """They cannot read mla_down_proj_fusion; qk_l2_norm still fails first, as upstream."""
+@pytest.mark.parametrize("fusion", [False, True], ids=["unfused", "fused-down-proj"])
+def test_decoder_layer_specs_read_mla_down_proj_fusion_from_the_config(fusion: bool) -> None:
+    """TE MLA layers of the decoder block equal upstream's, fused or not as the config says;
+    qk_l2_norm still fails first, as upstream."""
     config = tiny_mla_config()
+    config.mla_down_proj_fusion = fusion
     with environment(True):
-        with pytest.raises(NotImplementedError, match="mla_down_proj_fusion"):
-            ours.get_gpt_decoder_layer_specs(config, use_transformer_engine=True)
+        theirs = normalize(
+            upstream.get_gpt_decoder_layer_specs(config, use_transformer_engine=True)
+        )
+        mine = normalize(ours.get_gpt_decoder_layer_specs(config, use_transformer_engine=True))
         for module in (upstream, ours):
             with pytest.raises(AssertionError, match="qk_l2_norm is not supported with MLA"):
                 module.get_gpt_decoder_layer_specs(
                     config, use_transformer_engine=True, qk_l2_norm=True
                 )
+    assert not diff(theirs, mine), "\n".join(diff(theirs, mine)) + "\n" + render(mine)
+    assert "FusedMLASelfAttention" in render(mine) if fusion else "FusedMLA" not in render(mine)
 
 
 # ---- descriptions and types -------------------------------------------------------------------

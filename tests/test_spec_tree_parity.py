@@ -586,10 +586,6 @@ LOCAL_MLA_REFUSAL = (
     " MultiLatentAttention builds with k_channels=/v_channels= (TypeError at build;"
     " tests/test_mla_specs.py builds it)"
 )
-TE_MLA_BLOCK_REFUSAL = (
-    "the decoder-block factories cannot read getattr(config, 'mla_down_proj_fusion', False)"
-    " (an MLATransformerConfig-only field) yet"
-)
 
 
 def deliberate_refusal(case: Case) -> tuple[type[Exception], str, str] | None:
@@ -600,9 +596,8 @@ def deliberate_refusal(case: Case) -> tuple[type[Exception], str, str] | None:
             return NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL
     if case.factory in ("get_gpt_decoder_layer_specs", "get_gpt_decoder_block_spec"):
         if case.label.startswith("mla-") and "qk_l2_norm" not in tokens:
-            if "use_transformer_engine" in tokens:
-                return NotImplementedError, "mla_down_proj_fusion", TE_MLA_BLOCK_REFUSAL
-            return NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL
+            if "use_transformer_engine" not in tokens:
+                return NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL
     return None
 
 

@@ -8,7 +8,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 8846e97e3113a28ce51b2166f0b852cf
+# Input hash: 63c87f1bccb3562d8d6b43633611f611
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from Transformer Engine modules. Gated delta net is generated; DSA

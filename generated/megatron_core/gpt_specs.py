@@ -10,7 +10,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 4df28c554b8541cdc01786291d8b89c3
+# Input hash: 2b802569ea65068128a2cc40134b291e
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
@@ -81,6 +81,7 @@ from .multi_token_prediction_layer import (
 )
 from .spec_values import (
     layer_pattern_specs,
+    mla_down_proj_fusion,
     moe_layer_pattern,
     mtp_decoder_layer,
     mtp_stage_layers,
@@ -779,10 +780,7 @@ def get_gpt_decoder_layer_specs(
         raise AssertionError(
             "Experimental attention variant is not supported with get_gpt_decoder_layer_specs"
         )
-    if use_transformer_engine and config.multi_latent_attention and (not qk_l2_norm):
-        raise NotImplementedError(
-            "multi_latent_attention with Transformer Engine in the decoder-block factories: upstream passes getattr(config, 'mla_down_proj_fusion', False) (a field of MLATransformerConfig only), which the generated factories cannot read yet; build the layers with get_gpt_layer_with_transformer_engine_spec(multi_latent_attention=True, mla_down_proj_fusion=...)"
-        )
+    down_proj_fusion = mla_down_proj_fusion(config=config)
     dense_layer_spec = (
         get_gpt_layer_with_transformer_engine_spec(
             qk_layernorm=config.qk_layernorm,
@@ -792,6 +790,7 @@ def get_gpt_decoder_layer_specs(
             use_te_activation_func=config.use_te_activation_func,
             use_kitchen_attention=config.use_kitchen_attention,
             kitchen_attention_backend=config.kitchen_attention_backend,
+            mla_down_proj_fusion=down_proj_fusion,
         )
         if use_transformer_engine
         else (
@@ -823,6 +822,7 @@ def get_gpt_decoder_layer_specs(
             kitchen_attention_backend=config.kitchen_attention_backend,
             num_experts=config.num_moe_experts,
             moe_grouped_gemm=config.moe_grouped_gemm,
+            mla_down_proj_fusion=down_proj_fusion,
         )
         if use_transformer_engine
         else (

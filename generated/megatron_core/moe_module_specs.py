@@ -3,7 +3,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 90f18d5e23305cc2445a23b8fff432d4
+# Input hash: 9021a6fadd47ea874a26d6ed638fa38d
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from .experts import (

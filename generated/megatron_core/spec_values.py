@@ -18,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: b9eaecf5be6587d62cdd9c2a2036a6ba
+# Input hash: c5c73d26d7d7480615669560552b7b22
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
@@ -67,6 +67,7 @@ __all__ = [
     "layer_pattern_specs",
     "moe_layer_pattern",
     "module_spec",
+    "mla_down_proj_fusion",
     "module_spec_or_type",
     "mtp_decoder_layer",
     "mtp_stage_layers",
@@ -308,3 +309,10 @@ def not_generated(reason: str) -> NoReturn:
     """Raises NotImplementedError: the generated specs do not cover this case (`reason` says
     why)."""
     raise NotImplementedError(reason)
+
+
+def mla_down_proj_fusion(config: TransformerConfig) -> bool:
+    """config.mla_down_proj_fusion, a field of MLATransformerConfig only (False elsewhere), as
+    upstream's block factories read it."""
+    fusion: object = getattr(config, "mla_down_proj_fusion", False)
+    return bool(fusion)
