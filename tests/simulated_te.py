@@ -36,6 +36,7 @@ with warnings.catch_warnings():
     import megatron.core.utils as megatron_utils
     from megatron.core.extensions import transformer_engine as te_module
     from megatron.core.extensions.transformer_engine_spec_provider import TESpecProvider
+    from megatron.core.models import backends
     from megatron.core.models.gpt import experimental_attention_variant_module_specs
     from megatron.core.models.gpt import gpt_layer_specs
     from megatron.core.transformer.mlp import MLP
@@ -145,3 +146,21 @@ def simulated_te() -> Generator[None]:
                 delattr(module, name)
             else:
                 setattr(module, name, value)
+
+
+@contextlib.contextmanager
+def environment(te: bool) -> Generator[None]:
+    """Warnings off; simulated TE when asked; upstream's LNImpl rebinding undone on exit.
+
+    ``LocalSpecProvider.layer_norm(rms_norm=True)`` rebinds the module global
+    ``megatron.core.models.backends.LNImpl`` for good (it matters where apex is installed):
+    each side of each case starts from the value the process started with.
+    """
+    saved = backends.LNImpl
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with simulated_te() if te else contextlib.nullcontext():
+                yield
+    finally:
+        backends.LNImpl = saved

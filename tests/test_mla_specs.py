@@ -20,11 +20,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import warnings
-from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +31,10 @@ import torch
 
 from generator.spec_tree import diff, normalize, render
 from tests.pyright_runner import run_pyright
-from tests.simulated_te import simulated_te
+from tests.simulated_te import environment
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from megatron.core.models import backends
     from megatron.core.models.gpt import gpt_layer_specs as upstream
     from megatron.core.transformer.spec_utils import build_module
     from megatron.core.transformer.transformer_config import MLATransformerConfig
@@ -45,19 +42,6 @@ with warnings.catch_warnings():
     from generated.megatron_core import gpt_specs as ours
 
 DESCRIPTIONS = Path(__file__).resolve().parent.parent / "schemas" / "megatron_core"
-
-
-@contextlib.contextmanager
-def environment(te: bool) -> Generator[None]:
-    """Warnings off, simulated TE when asked, upstream's LNImpl rebinding undone on exit."""
-    saved = backends.LNImpl
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with simulated_te() if te else contextlib.nullcontext():
-                yield
-    finally:
-        backends.LNImpl = saved
 
 
 def trees(factory: str, te: bool, **arguments: object) -> tuple[Any, Any]:

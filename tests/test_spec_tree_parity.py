@@ -24,11 +24,10 @@ Spec building only: the whole file runs in seconds.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import traceback
 import warnings
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -36,12 +35,11 @@ from typing import Any
 import pytest
 
 from generator.spec_tree import diff, normalize, render
-from tests.simulated_te import simulated_te
+from tests.simulated_te import environment
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from megatron.core.extensions.transformer_engine_spec_provider import TESpecProvider
-    from megatron.core.models import backends
     from megatron.core.models.backends import InferenceSpecProvider, LocalSpecProvider
     from megatron.core.models.gpt import (
         experimental_attention_variant_module_specs as upstream_experimental,
@@ -644,24 +642,6 @@ def test_matrix_sizes() -> None:
 # --------------------------------------------------------------------------------------------
 # The parity check
 # --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def environment(te: bool) -> Generator[None]:
-    """Warnings off; simulated TE when asked; upstream's LNImpl rebinding undone on exit.
-
-    ``LocalSpecProvider.layer_norm(rms_norm=True)`` rebinds the module global
-    ``megatron.core.models.backends.LNImpl`` for good (it matters where apex is installed):
-    each side of each case starts from the value the process started with.
-    """
-    saved = backends.LNImpl
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with simulated_te() if te else contextlib.nullcontext():
-                yield
-    finally:
-        backends.LNImpl = saved
 
 
 @dataclass
