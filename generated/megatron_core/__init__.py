@@ -18,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: c5c73d26d7d7480615669560552b7b22
+# Input hash: 05e8c2c22cd7f8019ed30a6c018d6a5b
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -121,7 +121,10 @@ from .gpt_specs import (
     get_gpt_layer_with_transformer_engine_spec,
     get_gpt_layer_with_transformer_engine_submodules,
     get_gpt_mtp_block_spec,
+    get_gpt_mtp_block_spec_for_backend,
     get_mlp_module_spec,
+    get_mlp_module_spec_for_backend,
+    get_mtp_block_spec_for_kind,
     get_te_dense_mlp_module_spec,
 )
 from .layer_norm import (
@@ -176,6 +179,7 @@ from .moe_module_specs import (
     get_inference_optimized_moe_spec,
     get_local_moe_module_spec,
     get_moe_module_spec,
+    get_moe_module_spec_for_backend,
     get_te_moe_module_spec,
 )
 from .multi_latent_attention import (
@@ -397,11 +401,15 @@ __all__ = [
     "get_gpt_layer_with_transformer_engine_spec",
     "get_gpt_layer_with_transformer_engine_submodules",
     "get_gpt_mtp_block_spec",
+    "get_gpt_mtp_block_spec_for_backend",
     "get_inference_moe_module_spec",
     "get_inference_optimized_moe_spec",
     "get_local_moe_module_spec",
     "get_mlp_module_spec",
+    "get_mlp_module_spec_for_backend",
     "get_moe_module_spec",
+    "get_moe_module_spec_for_backend",
+    "get_mtp_block_spec_for_kind",
     "get_te_dense_mlp_module_spec",
     "get_te_moe_module_spec",
     "get_transformer_block_with_experimental_attention_variant_spec",

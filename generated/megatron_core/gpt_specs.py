@@ -10,7 +10,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 2b802569ea65068128a2cc40134b291e
+# Input hash: 3863cd34727565bbfc8766cfae2fc84d
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
@@ -18,6 +18,7 @@ and defaults as upstream's, assembled from the generated adapters and typed Subm
 from typing import Literal
 
 from megatron.core.extensions.transformer_engine import TELayerNormColumnParallelLinear, TELinear
+from megatron.core.models.backends import BackendSpecProvider
 from megatron.core.transformer.enums import AttnMaskType
 from megatron.core.transformer.identity_op import IdentityOp
 from megatron.core.transformer.multi_token_prediction import MultiTokenPredictionBlockSubmodules
@@ -55,6 +56,7 @@ from .mlp import (
 from .moe_module_specs import (
     get_inference_moe_module_spec,
     get_local_moe_module_spec,
+    get_moe_module_spec_for_backend,
     get_te_moe_module_spec,
 )
 from .multi_latent_attention import (
@@ -75,11 +77,13 @@ from .multi_token_prediction_block import (
 )
 from .multi_token_prediction_layer import (
     EhProjFromColumnParallelLinear,
+    EhProjFromInferenceColumnParallelLinear,
     EhProjFromTEColumnParallelLinear,
     MtpModelLayerFromTransformerLayer,
     multi_token_prediction_layer_submodules,
 )
 from .spec_values import (
+    backend_kind,
     layer_pattern_specs,
     mla_down_proj_fusion,
     moe_layer_pattern,
@@ -109,7 +113,10 @@ __all__ = [
     "get_gpt_layer_with_transformer_engine_spec",
     "get_gpt_layer_with_transformer_engine_submodules",
     "get_gpt_mtp_block_spec",
+    "get_gpt_mtp_block_spec_for_backend",
     "get_mlp_module_spec",
+    "get_mlp_module_spec_for_backend",
+    "get_mtp_block_spec_for_kind",
     "get_te_dense_mlp_module_spec",
 ]
 
@@ -158,6 +165,92 @@ def get_mlp_module_spec(
                     linear_fc1=LinearFc1FromColumnParallelLinear(),
                     linear_fc2=LinearFc2FromRowParallelLinear(),
                     activation_func=None,
+                )
+            )
+        )
+    )
+
+
+def get_mlp_module_spec_for_backend(
+    backend: BackendSpecProvider,
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    use_te_op_fuser: bool = False,
+    use_te_activation_func: bool = False,
+    use_grouped_gemm_for_dense_mlp: bool = False,
+) -> MlpBuilder:
+    """MLP or MoE spec from a backend's modules (upstream's get_mlp_module_spec_for_backend). The
+    dense MLP's linear_fc1 fuses the pre-MLP norm where the backend fuses norm and linear (TE,
+    inference).
+
+    Args:
+        backend: LocalSpecProvider, TESpecProvider or InferenceSpecProvider (exactly these classes;
+            others raise NotImplementedError).
+        num_experts: Number of experts; None builds a dense MLP.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        use_te_op_fuser: Use Transformer Engine's operation-based fused MLP (TEFusedMLP).
+        use_te_activation_func: Build the activation as the backend's activation op (TEActivationOp;
+            none for the local backend).
+        use_grouped_gemm_for_dense_mlp: With use_te_op_fuser: TEFusedMLPWithGroupedLinear.
+    """
+    if num_experts is None and use_te_op_fuser and (not te_at_least("1.13.0")):
+        raise ValueError(
+            "use_te_op_fuser: TEFusedMLP (and TEFusedMLPWithGroupedLinear) need Transformer Engine 1.13+; upstream fails the same way (not_none: Expected value to be not None)"
+        )
+    kind = backend_kind(backend=backend)
+    linear_fc1 = (
+        LinearFc1FromTELayerNormColumnParallelLinear()
+        if kind == "te"
+        else (
+            LinearFc1FromInferenceLayerNormColumnParallelLinear()
+            if kind == "inference"
+            else LinearFc1FromColumnParallelLinear()
+        )
+    )
+    linear_fc2 = (
+        LinearFc2FromTERowParallelLinear()
+        if kind == "te"
+        else (
+            LinearFc2FromInferenceRowParallelLinear()
+            if kind == "inference"
+            else LinearFc2FromRowParallelLinear()
+        )
+    )
+    activation_func = (
+        TEActivationFunctionFromTEActivationOp()
+        if use_te_activation_func and kind != "local"
+        else None
+    )
+    return (
+        get_moe_module_spec_for_backend(
+            backend=backend,
+            num_experts=num_experts,
+            moe_grouped_gemm=moe_grouped_gemm,
+            use_te_activation_func=use_te_activation_func,
+        )
+        if num_experts is not None
+        else (
+            MlpFromTEFusedMLPWithGroupedLinear(
+                submodules=mlp_submodules(
+                    linear_fc1=linear_fc1, linear_fc2=linear_fc2, activation_func=activation_func
+                )
+            )
+            if use_grouped_gemm_for_dense_mlp and use_te_op_fuser
+            else (
+                MlpFromTEFusedMLP(
+                    submodules=mlp_submodules(
+                        linear_fc1=linear_fc1,
+                        linear_fc2=linear_fc2,
+                        activation_func=activation_func,
+                    )
+                )
+                if use_te_op_fuser
+                else MlpFromMLP(
+                    submodules=mlp_submodules(
+                        linear_fc1=linear_fc1,
+                        linear_fc2=linear_fc2,
+                        activation_func=activation_func,
+                    )
                 )
             )
         )
@@ -897,31 +990,28 @@ def get_gpt_decoder_block_spec(
     )
 
 
-def get_gpt_mtp_block_spec(
+def get_mtp_block_spec_for_kind(
     config: TransformerConfig,
     spec: TransformerBlockSubmodules | ModuleSpec,
-    use_transformer_engine: bool,
+    kind: Literal["local", "te", "inference"],
     vp_stage: int | None = None,
     pp_rank: int | None = None,
 ) -> MultiTokenPredictionBlockSubmodules | None:
-    """Submodules of the multi-token-prediction block of this pipeline stage, or None where it has
-    no MTP layer (upstream's get_gpt_mtp_block_spec). Each MTP layer repeats the decoder's last
-    layer with its own norms and projection.
+    """Submodules of the multi-token-prediction block of this pipeline stage built from one
+    backend's modules (what upstream's get_gpt_mtp_block_spec_for_backend builds with
+    LocalSpecProvider, TESpecProvider or InferenceSpecProvider), or None where the stage has no
+    MTP layer. Each MTP layer repeats the decoder's last layer with the backend's norms and
+    column-parallel projection.
 
     Args:
         config: The model's config: layer count, MoE pattern, norms and pipeline layout come from
             it.
         spec: The decoder block's submodules (its last layer is used) or a TransformerLayer spec.
-        use_transformer_engine: Transformer Engine modules when true; else inference-optimized ones
-            when config.transformer_impl is 'inference_optimized', else local
-            ones.
+        kind: Which backend's modules: Megatron-Core's own, Transformer Engine's or the inference-
+            optimized ones.
         vp_stage: Virtual pipeline stage.
         pp_rank: Pipeline rank.
     """
-    if config.use_kitchen:
-        raise AssertionError(
-            "use_kitchen: Kitchen is not installed with megatron-core 0.19.2 (HAVE_KITCHEN is False)"
-        )
     decoder_layer = mtp_decoder_layer(spec=spec, config=config, vp_stage=vp_stage, pp_rank=pp_rank)
     layers = (
         []
@@ -937,14 +1027,30 @@ def get_gpt_mtp_block_spec(
                         layer_norm=LayerNormFromTENorm(),
                     )
                 )
-                if use_transformer_engine
-                else MtpLayerFromMultiTokenPredictionLayer(
-                    submodules=multi_token_prediction_layer_submodules(
-                        enorm=LayerNormFromWrappedTorchNorm(),
-                        hnorm=LayerNormFromWrappedTorchNorm(),
-                        eh_proj=EhProjFromColumnParallelLinear(),
-                        mtp_model_layer=MtpModelLayerFromTransformerLayer(submodules=decoder_layer),
-                        layer_norm=LayerNormFromWrappedTorchNorm(),
+                if kind == "te"
+                else (
+                    MtpLayerFromMultiTokenPredictionLayer(
+                        submodules=multi_token_prediction_layer_submodules(
+                            enorm=LayerNormFromTENorm(),
+                            hnorm=LayerNormFromTENorm(),
+                            eh_proj=EhProjFromInferenceColumnParallelLinear(),
+                            mtp_model_layer=MtpModelLayerFromTransformerLayer(
+                                submodules=decoder_layer
+                            ),
+                            layer_norm=LayerNormFromTENorm(),
+                        )
+                    )
+                    if kind == "inference"
+                    else MtpLayerFromMultiTokenPredictionLayer(
+                        submodules=multi_token_prediction_layer_submodules(
+                            enorm=LayerNormFromWrappedTorchNorm(),
+                            hnorm=LayerNormFromWrappedTorchNorm(),
+                            eh_proj=EhProjFromColumnParallelLinear(),
+                            mtp_model_layer=MtpModelLayerFromTransformerLayer(
+                                submodules=decoder_layer
+                            ),
+                            layer_norm=LayerNormFromWrappedTorchNorm(),
+                        )
                     )
                 )
             ),
@@ -954,3 +1060,64 @@ def get_gpt_mtp_block_spec(
         )
     )
     return None if not layers else multi_token_prediction_block_submodules(layer_specs=layers)
+
+
+def get_gpt_mtp_block_spec(
+    config: TransformerConfig,
+    spec: TransformerBlockSubmodules | ModuleSpec,
+    use_transformer_engine: bool,
+    vp_stage: int | None = None,
+    pp_rank: int | None = None,
+) -> MultiTokenPredictionBlockSubmodules | None:
+    """Submodules of the multi-token-prediction block of this pipeline stage, or None where it has
+    no MTP layer (upstream's get_gpt_mtp_block_spec). Each MTP layer repeats the decoder's last
+    layer with its own norms and projection.
+
+    Args:
+        config: The model's config: layer count, MoE pattern, norms and pipeline layout come from
+            it.
+        spec: The decoder block's submodules (its last layer is used) or a TransformerLayer spec.
+        use_transformer_engine: Transformer Engine modules when true, Megatron-Core's own otherwise
+            (upstream's choice of TESpecProvider or LocalSpecProvider).
+        vp_stage: Virtual pipeline stage.
+        pp_rank: Pipeline rank.
+    """
+    if config.use_kitchen:
+        raise AssertionError(
+            "use_kitchen: Kitchen is not installed with megatron-core 0.19.2 (HAVE_KITCHEN is False)"
+        )
+    return get_mtp_block_spec_for_kind(
+        config=config,
+        spec=spec,
+        kind=("te" if use_transformer_engine else "local"),
+        vp_stage=vp_stage,
+        pp_rank=pp_rank,
+    )
+
+
+def get_gpt_mtp_block_spec_for_backend(
+    config: TransformerConfig,
+    spec: TransformerBlockSubmodules | ModuleSpec,
+    backend: BackendSpecProvider,
+    vp_stage: int | None = None,
+    pp_rank: int | None = None,
+) -> MultiTokenPredictionBlockSubmodules | None:
+    """Submodules of the multi-token-prediction block of this pipeline stage from a backend's
+    modules, or None where it has no MTP layer (upstream's get_gpt_mtp_block_spec_for_backend).
+
+    Args:
+        config: The model's config: layer count, MoE pattern, norms and pipeline layout come from
+            it.
+        spec: The decoder block's submodules (its last layer is used) or a TransformerLayer spec.
+        backend: LocalSpecProvider, TESpecProvider or InferenceSpecProvider (exactly these classes;
+            others raise NotImplementedError).
+        vp_stage: Virtual pipeline stage.
+        pp_rank: Pipeline rank.
+    """
+    return get_mtp_block_spec_for_kind(
+        config=config,
+        spec=spec,
+        kind=backend_kind(backend=backend),
+        vp_stage=vp_stage,
+        pp_rank=pp_rank,
+    )

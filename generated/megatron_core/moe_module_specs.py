@@ -3,8 +3,10 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 9021a6fadd47ea874a26d6ed638fa38d
+# Input hash: ca109de20bad196cd471f79366a6d177
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
+
+from megatron.core.models.backends import BackendSpecProvider
 
 from .experts import (
     GroupedLinearFc1FromTEColumnParallelGroupedLinear,
@@ -30,13 +32,14 @@ from .moe import (
     SharedExpertsFromBuildSharedExperts,
     moe_submodules,
 )
-from .spec_values import te_at_least, te_grouped_linear_available
+from .spec_values import backend_kind, te_at_least, te_grouped_linear_available
 
 __all__ = [
     "get_inference_moe_module_spec",
     "get_inference_optimized_moe_spec",
     "get_local_moe_module_spec",
     "get_moe_module_spec",
+    "get_moe_module_spec_for_backend",
     "get_te_moe_module_spec",
 ]
 
@@ -201,5 +204,38 @@ def get_inference_optimized_moe_spec() -> MlpFromMoELayer:
                     activation_func=TEActivationFunctionFromTEActivationOp(),
                 )
             ),
+        )
+    )
+
+
+def get_moe_module_spec_for_backend(
+    backend: BackendSpecProvider,
+    num_experts: int | None = None,
+    moe_grouped_gemm: bool = False,
+    use_te_activation_func: bool = False,
+) -> MlpFromMoELayer:
+    """MoE spec from a backend's modules (upstream's get_moe_module_spec_for_backend); the
+    activation is the backend's own activation op whatever use_te_activation_func says, as
+    upstream.
+
+    Args:
+        backend: LocalSpecProvider, TESpecProvider or InferenceSpecProvider (exactly these classes;
+            others raise NotImplementedError).
+        num_experts: Number of experts; must be given.
+        moe_grouped_gemm: Use grouped GEMM for the experts.
+        use_te_activation_func: Accepted for compatibility; upstream's MoE spec ignores it too.
+    """
+    kind = backend_kind(backend=backend)
+    return (
+        get_te_moe_module_spec(num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm)
+        if kind == "te"
+        else (
+            get_inference_moe_module_spec(
+                num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm
+            )
+            if kind == "inference"
+            else get_local_moe_module_spec(
+                num_experts=num_experts, moe_grouped_gemm=moe_grouped_gemm
+            )
         )
     )
