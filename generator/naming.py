@@ -68,6 +68,12 @@ def is_private(name: str) -> bool:
     return name.startswith("_")
 
 
+def is_bound_once(implementation: Implementation) -> bool:
+    """The adapter calls a module-level binding (`typed_binding_name`), not the import itself:
+    the object is unannotated (bound to its type) or private (imported with a suppression)."""
+    return implementation.unannotated or is_private(implementation.object)
+
+
 def module_import_alias(module: str) -> str:
     """`megatron.core.fusions.fused_bias_dropout` -> `fused_bias_dropout`."""
     return module.rsplit(".", 1)[-1]

@@ -161,12 +161,10 @@ class _ModuleBuilder(SpecViews):
         builders = tuple(self._builder_view(b.name) for b in d.builders)
         adapters = [a for a in self.catalog.adapters.values() if a.description is d]
         adapter_views = tuple(self._adapter_view(a) for a in adapters)
-        unannotated = {
-            a.implementation.object: a
-            for a in adapters
-            if a.implementation.unannotated or naming.is_private(a.implementation.object)
+        bound = {
+            a.implementation.object: a for a in adapters if naming.is_bound_once(a.implementation)
         }
-        bindings = tuple(self._binding_view(unannotated[name]) for name in sorted(unannotated))
+        bindings = tuple(self._binding_view(bound[name]) for name in sorted(bound))
         constructors = self._constructor_views()
         factories = tuple(self._factory_view(i) for i in range(len(d.specs)))
         exports = tuple(
@@ -254,28 +252,25 @@ class _ModuleBuilder(SpecViews):
         module, name = qualified.rsplit(".", 1)
         package, alias = module.rsplit(".", 1)
         self.imports.name(package, alias)
+        bound_type: str | None
         if not adapter.implementation.unannotated:  # private: upstream's spec uses it
-            return BindingView(
-                name=naming.typed_binding_name(adapter.implementation),
-                type=None,
-                source=f"{alias}.{name}",
-                comment=f"upstream's own spec uses the private {name}: import it once, here.",
-                ignored_rules="reportPrivateUsage",
+            bound_type, rules = None, "reportPrivateUsage"
+            comment = f"upstream's own spec uses the private {name}: import it once, here."
+        elif adapter.implementation.kind is ImplementationKind.UNBUILT:
+            bound_type = self._name(adapter.builder.returns)
+            rules = "reportUnknownMemberType, reportUnknownVariableType"
+            comment = (
+                f"megatron-core leaves {name} unannotated: bind it to its Interface once, here."
             )
-        if adapter.implementation.kind is ImplementationKind.UNBUILT:
-            return BindingView(
-                name=naming.typed_binding_name(adapter.implementation),
-                type=self._name(adapter.builder.returns),
-                source=f"{alias}.{name}",
-                comment=f"megatron-core leaves {name} unannotated: bind it to its Interface once, here.",
-                ignored_rules="reportUnknownMemberType, reportUnknownVariableType",
-            )
+        else:
+            bound_type, rules = self._name(adapter.builder.name), "reportAssignmentType"
+            comment = f"{name}'s constructor is unannotated (upstream casts it too): bind it once."
         return BindingView(
             name=naming.typed_binding_name(adapter.implementation),
-            type=self._name(adapter.builder.name),
+            type=bound_type,
             source=f"{alias}.{name}",
-            comment=f"{name}'s constructor is unannotated (upstream casts it too): bind it once.",
-            ignored_rules="reportAssignmentType",
+            comment=comment,
+            ignored_rules=rules,
         )
 
     def _adapter_view(self, adapter: Adapter) -> AdapterView:
@@ -284,7 +279,7 @@ class _ModuleBuilder(SpecViews):
         unbuilt = implementation.kind is ImplementationKind.UNBUILT
         target = (
             naming.typed_binding_name(implementation)
-            if implementation.unannotated or naming.is_private(implementation.object)
+            if naming.is_bound_once(implementation)
             else self._name(implementation.object)
         )
 

@@ -18,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 05e8c2c22cd7f8019ed30a6c018d6a5b
+# Input hash: bb7e0969759493a4718ee25e1a27e52a
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
