@@ -270,6 +270,16 @@ class SpecFactory:
 
 
 @dataclass(frozen=True)
+class ModuleValue:
+    """A module-level value of an upstream name: a factory of the same file, called bare."""
+
+    name: str
+    doc: str
+    factory: str
+    location: Location
+
+
+@dataclass(frozen=True)
 class Description:
     file: str
     text: str
@@ -281,6 +291,7 @@ class Description:
     contributions: tuple["Contribution", ...]
     parent: Parent | None
     specs: tuple[SpecFactory, ...]
+    values: tuple[ModuleValue, ...]
 
     def import_map(self) -> dict[str, str]:
         return dict(self.imports)
@@ -310,6 +321,10 @@ def build_model(loaded: LoadedDescription) -> Description:
         ),
         parent=_parent(parent, at("parent")) if parent is not None else None,
         specs=tuple(_spec(item, at("specs", i)) for i, item in enumerate(data.get("specs", []))),
+        values=tuple(
+            ModuleValue(item["name"], item["doc"], item["factory"], at("values", i).location)
+            for i, item in enumerate(data.get("values", []))
+        ),
     )
 
 

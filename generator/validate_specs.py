@@ -20,6 +20,7 @@ from generator.model import (
     ExpressionValue,
     ListValue,
     Location,
+    ModuleValue,
     SpecFactory,
     SpecValue,
     SubmodulesValue,
@@ -51,6 +52,7 @@ class SpecChecker(ContractChecker):
     def __init__(self, descriptions: list[Description]) -> None:
         super().__init__(descriptions)
         self.factories: dict[str, SpecFactory] = {}
+        self.values: dict[str, ModuleValue] = {}
 
     def check_specs(self) -> Iterator[DescriptionError]:
         """Spec factories, against the validated contracts."""
@@ -82,6 +84,37 @@ class SpecChecker(ContractChecker):
                         )
                     scope = _Scope(description, scope.parameters | {name})
                 yield from self._check_spec_value(scope, spec.body, None, spec.location)
+        for description in self.descriptions:
+            for value in description.values:
+                yield from self._check_module_value(description, value)
+
+    def _check_module_value(
+        self, description: Description, value: ModuleValue
+    ) -> Iterator[DescriptionError]:
+        yield from self._claim(value.name, value.location)
+        taken = set(self.factories) | naming.SUPPORT_FUNCTIONS | set(description.import_map())
+        if value.name in taken or value.name in self.values:
+            yield error(
+                value.location,
+                f"value {value.name!r} shadows an import, a factory, a helper or another value",
+                "give it another name",
+            )
+        self.values[value.name] = value
+        factory = self.factories.get(value.factory)
+        if factory is None or factory not in description.specs:
+            yield error(
+                value.location,
+                f"value {value.name!r} names {value.factory!r}, which is not a factory of this file",
+                f"use one of {sorted(spec.name for spec in description.specs)}",
+            )
+            return
+        required = [p.name for p in factory.parameters if p.default is None]
+        if required:
+            yield error(
+                value.location,
+                f"value {value.name!r}: factory {factory.name!r} needs arguments {required}",
+                "name a factory whose parameters all have defaults",
+            )
 
     def _check_condition(
         self, scope: _Scope, text: str, location: Location

@@ -20,7 +20,7 @@ from generator.view_context import (
     docstring_lines,
     wrapped_lines,
 )
-from generator.view_specs import ConstructorView, FactoryView, SpecViews
+from generator.view_specs import ConstructorView, FactoryView, SpecViews, ValueView
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ class ModuleView:
     adapters: tuple[AdapterView, ...]
     constructors: tuple[ConstructorView, ...]
     factories: tuple[FactoryView, ...]
+    values: tuple[ValueView, ...]
     exports: tuple[str, ...]
 
 
@@ -167,6 +168,7 @@ class _ModuleBuilder(SpecViews):
         bindings = tuple(self._binding_view(bound[name]) for name in sorted(bound))
         constructors = self._constructor_views()
         factories = tuple(self._factory_view(i) for i in range(len(d.specs)))
+        values = self._value_views()
         exports = tuple(
             sorted(
                 [i.name for i in interfaces]
@@ -174,6 +176,7 @@ class _ModuleBuilder(SpecViews):
                 + [a.name for a in adapter_views]
                 + [c.name for c in constructors]
                 + [f.name for f in factories]
+                + [v.name for v in values]
             )
         )
         return ModuleView(
@@ -187,6 +190,7 @@ class _ModuleBuilder(SpecViews):
             adapters=adapter_views,
             constructors=constructors,
             factories=factories,
+            values=values,
             exports=exports,
         )
 

@@ -43,6 +43,13 @@ def wrapped_lines(text: str, width: int) -> tuple[str, ...]:
     return tuple(lines)
 
 
+def comment_lines(text: str, width: int) -> tuple[str, ...]:
+    """Wraps description text into comment lines: textwrap turns every line break into a space."""
+    return tuple(
+        line for paragraph in text.split("\n\n") for line in textwrap.wrap(paragraph, width)
+    )
+
+
 class ViewContext:
     """Builds the views of one generated module; every name it prints is imported through it."""
 

@@ -23,6 +23,7 @@ from generator.view_context import (
     SUPPORT_MODULE,
     SpecArgument,
     ViewContext,
+    comment_lines,
     wrapped_lines,
 )
 
@@ -48,6 +49,16 @@ class FactoryView:
     args_doc: tuple[tuple[str, tuple[str, ...]], ...]
     statements: tuple[str, ...]  # checks and derived values, in order; may span lines
     result: str
+
+
+@dataclass(frozen=True)
+class ValueView:
+    """A module-level value of an upstream name (`name: type = factory()`)."""
+
+    name: str
+    type: str
+    factory: str
+    comment: tuple[str, ...]  # the description's doc as `#:` comment lines
 
 
 class SpecViews(ViewContext):
@@ -140,6 +151,18 @@ class SpecViews(ViewContext):
             args_doc=tuple((p.name, self._arg_doc(p.name, p.doc or "")) for p in spec.parameters),
             statements=tuple(statements),
             result=self._spec_value(spec.body),
+        )
+
+    def _value_views(self) -> tuple[ValueView, ...]:
+        factories = {spec.name: spec for spec in self.description.specs}
+        return tuple(
+            ValueView(
+                name=value.name,
+                type=self._type(factories[value.factory].returns),
+                factory=value.factory,
+                comment=comment_lines(value.doc, LINE_LENGTH - len("#: ")),
+            )
+            for value in self.description.values
         )
 
     def _check_statement(self, check: Check) -> str:

@@ -259,3 +259,47 @@ def test_an_adapter_where_a_list_slot_needs_a_list_is_refused(schemas: Path) -> 
 
     _edit(schemas, "gpt_specs.json", single_layer)
     assert any("slot 'layer_specs' holds a list" in e for e in _errors(schemas))
+
+
+def test_a_module_value_is_a_bare_call_of_a_factory_typed_by_its_return(schemas: Path) -> None:
+    def add_value(data: Description) -> None:
+        data["values"] = [
+            {
+                "name": "local_layer_spec",
+                "doc": "The local layer.",
+                "factory": "get_gpt_layer_local_spec",
+            }
+        ]
+
+    _edit(schemas, "gpt_specs.json", add_value)
+    files = {path.name: text for path, text in generate_files(schemas, schemas.parent).items()}
+    assert (
+        "#: The local layer.\nlocal_layer_spec: TransformerBlockLayerFromTransformerLayer = get_gpt_layer_local_spec()\n"
+        in (files["gpt_specs.py"])
+    )
+    assert '"local_layer_spec",' in files["gpt_specs.py"]  # exported
+
+
+def test_a_module_value_needs_a_factory_of_its_file_without_required_parameters(
+    schemas: Path,
+) -> None:
+    def add_values(data: Description) -> None:
+        data["values"] = [
+            {"name": "needs_arguments", "doc": "x", "factory": "get_gpt_decoder_block_spec"},
+            {"name": "elsewhere", "doc": "x", "factory": "get_moe_module_spec"},
+            {"name": "ModuleSpec", "doc": "x", "factory": "get_gpt_layer_local_spec"},
+        ]
+
+    _edit(schemas, "gpt_specs.json", add_values)
+    errors = _errors(schemas)
+    assert any(
+        "/values/0: value 'needs_arguments': factory 'get_gpt_decoder_block_spec' needs arguments"
+        in e
+        for e in errors
+    ), errors
+    assert any(
+        "/values/1: value 'elsewhere' names 'get_moe_module_spec', which is not a factory of this"
+        in e
+        for e in errors
+    ), errors
+    assert any("/values/2: value 'ModuleSpec' shadows an import" in e for e in errors), errors
