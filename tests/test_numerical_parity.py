@@ -25,7 +25,7 @@ Tensor-parallel (TP=2) parity is in ``test_tensor_parallel_parity.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -344,26 +344,6 @@ def test_mtp_block_spec_is_none_without_mtp_layers() -> None:
 # --------------------------------------------------------------------------------------------
 # 5. On a GPU: what the CPU cannot run
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cuda_device(monkeypatch: pytest.MonkeyPatch) -> Generator[torch.device]:
-    """The CUDA device, with deterministic kernels for the test; skip where there is none.
-
-    Bitwise-equal gradients need deterministic kernels (no atomics-based reductions).
-    ``warn_only`` because some op might lack a deterministic variant; cuBLAS reads
-    ``CUBLAS_WORKSPACE_CONFIG`` when its handle is first created.
-    """
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA device: torch.cuda.is_available() is False on this machine")
-    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    was_enabled = torch.are_deterministic_algorithms_enabled()
-    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield torch.device("cuda")
-    finally:
-        torch.use_deterministic_algorithms(was_enabled, warn_only=was_warn_only)
 
 
 @pytest.mark.gpu
