@@ -10,6 +10,8 @@
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
+#   schemas/megatron_core/mamba_layer.json
+#   schemas/megatron_core/mamba_mixer.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
@@ -18,7 +20,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a8e93ff804f13d250cf01bd284ed6ac9
+# Input hash: 8e4bb4e05d96cd0655a81e113ff7dce5
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -135,6 +137,29 @@ from .layer_norm import (
     LayerNormFromTENorm,
     LayerNormFromWrappedTorchNorm,
     LayerNormInterface,
+)
+from .mamba_layer import (
+    MambaBiasDropoutAddBuilder,
+    MambaBiasDropoutAddFromGetBiasDropoutAdd,
+    MambaBiasDropoutAddFromIdentityFuncOp,
+    MambaBiasDropoutAddInterface,
+    MambaMixerBuilder,
+    MambaMixerFromMambaMixer,
+    MambaMixerInterface,
+    mamba_layer_submodules,
+)
+from .mamba_mixer import (
+    MambaInProjBuilder,
+    MambaInProjFromColumnParallelLinear,
+    MambaInProjFromInferenceLayerNormColumnParallelLinear,
+    MambaInProjFromTELayerNormColumnParallelLinear,
+    MambaInProjInterface,
+    MambaOutProjBuilder,
+    MambaOutProjFromInferenceRowParallelLinear,
+    MambaOutProjFromRowParallelLinear,
+    MambaOutProjFromTERowParallelLinear,
+    MambaOutProjInterface,
+    mamba_mixer_submodules,
 )
 from .mlp import (
     LinearFc1Builder,
@@ -352,6 +377,23 @@ __all__ = [
     "MLACoreAttentionFromTEDotProductAttention",
     "MLACoreAttentionInterface",
     "MLALinearInterface",
+    "MambaBiasDropoutAddBuilder",
+    "MambaBiasDropoutAddFromGetBiasDropoutAdd",
+    "MambaBiasDropoutAddFromIdentityFuncOp",
+    "MambaBiasDropoutAddInterface",
+    "MambaInProjBuilder",
+    "MambaInProjFromColumnParallelLinear",
+    "MambaInProjFromInferenceLayerNormColumnParallelLinear",
+    "MambaInProjFromTELayerNormColumnParallelLinear",
+    "MambaInProjInterface",
+    "MambaMixerBuilder",
+    "MambaMixerFromMambaMixer",
+    "MambaMixerInterface",
+    "MambaOutProjBuilder",
+    "MambaOutProjFromInferenceRowParallelLinear",
+    "MambaOutProjFromRowParallelLinear",
+    "MambaOutProjFromTERowParallelLinear",
+    "MambaOutProjInterface",
     "MlpBuilder",
     "MlpFromMLP",
     "MlpFromMoELayer",
@@ -415,6 +457,8 @@ __all__ = [
     "get_transformer_block_with_experimental_attention_variant_spec",
     "get_transformer_layer_with_experimental_attention_variant_spec",
     "grouped_mlp_submodules",
+    "mamba_layer_submodules",
+    "mamba_mixer_submodules",
     "mla_self_attention_submodules",
     "mlp_submodules",
     "moe_submodules",

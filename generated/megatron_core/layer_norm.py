@@ -41,10 +41,10 @@ class LayerNormBuilder(Protocol):
     SelfAttention for q_layernorm and k_layernorm (with the per-head size as hidden_size).
 
     Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
-    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
-    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
-    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
-    TransformerLayerSubmodules.input_layernorm,
+    MambaLayerSubmodules.norm, MultiTokenPredictionLayerSubmodules.enorm,
+    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm.
 
@@ -62,10 +62,10 @@ class LayerNormFromWrappedTorchNorm:
     chosen by config.normalization.
 
     Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
-    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
-    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
-    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
-    TransformerLayerSubmodules.input_layernorm,
+    MambaLayerSubmodules.norm, MultiTokenPredictionLayerSubmodules.enorm,
+    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
     """
@@ -82,10 +82,10 @@ class LayerNormFromL2Norm:
     qk_l2_norm).
 
     Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
-    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
-    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
-    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
-    TransformerLayerSubmodules.input_layernorm,
+    MambaLayerSubmodules.norm, MultiTokenPredictionLayerSubmodules.enorm,
+    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
 
@@ -104,10 +104,10 @@ class LayerNormFromIdentityOp:
     """LayerNormBuilder that builds IdentityOp: No normalization: returns its input unchanged.
 
     Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
-    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
-    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
-    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
-    TransformerLayerSubmodules.input_layernorm,
+    MambaLayerSubmodules.norm, MultiTokenPredictionLayerSubmodules.enorm,
+    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
     """
@@ -124,10 +124,10 @@ class LayerNormFromTENorm:
     config.normalization (TESpecProvider/InferenceSpecProvider.layer_norm).
 
     Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
-    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
-    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
-    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
-    TransformerLayerSubmodules.input_layernorm,
+    MambaLayerSubmodules.norm, MultiTokenPredictionLayerSubmodules.enorm,
+    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
 
@@ -153,10 +153,10 @@ class LayerNormFromFusedLayerNorm:
     needs apex to build.
 
     Slots: MLASelfAttentionSubmodules.kv_layernorm, MLASelfAttentionSubmodules.q_layernorm,
-    MultiTokenPredictionLayerSubmodules.enorm, MultiTokenPredictionLayerSubmodules.hnorm,
-    MultiTokenPredictionLayerSubmodules.layer_norm, SelfAttentionSubmodules.k_layernorm,
-    SelfAttentionSubmodules.q_layernorm, TransformerBlockSubmodules.layer_norm,
-    TransformerLayerSubmodules.input_layernorm,
+    MambaLayerSubmodules.norm, MultiTokenPredictionLayerSubmodules.enorm,
+    MultiTokenPredictionLayerSubmodules.hnorm, MultiTokenPredictionLayerSubmodules.layer_norm,
+    SelfAttentionSubmodules.k_layernorm, SelfAttentionSubmodules.q_layernorm,
+    TransformerBlockSubmodules.layer_norm, TransformerLayerSubmodules.input_layernorm,
     TransformerLayerSubmodules.pre_cross_attn_layernorm,
     TransformerLayerSubmodules.pre_mlp_layernorm. The parent builds it with a direct call.
     """

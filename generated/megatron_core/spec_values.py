@@ -10,6 +10,8 @@
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
+#   schemas/megatron_core/mamba_layer.json
+#   schemas/megatron_core/mamba_mixer.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
@@ -18,7 +20,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a8e93ff804f13d250cf01bd284ed6ac9
+# Input hash: 8e4bb4e05d96cd0655a81e113ff7dce5
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
