@@ -10,6 +10,7 @@ from typing import Any
 
 from generator.errors import pointer
 from generator.load import LoadedDescription
+from generator.model_lifted import Lifted, build_lifted
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class ArgumentMapping:
 class SubmodulesArgument:
     argument: str
     type: str
+    as_spec: bool = False  # the adapter (a ModuleSpec carrying the submodules) is passed instead
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,6 @@ class Slot:
     builder: str
     optional: bool
     is_list: bool
-    hardcoded: str | None  # what the parent builds instead of reading the spec
     default: str | None  # upstream's dataclass default (a value expression); None: required
     placeholder: str | None  # a no-op class the parent accepts besides the Builder
     also_accepts: tuple[tuple[str, str], ...]  # (type expression, why) besides the Builder
@@ -185,6 +186,7 @@ class Parent:
     submodules: str
     slots: tuple[Slot, ...]
     fields: tuple[PlainField, ...]
+    lifted: Lifted | None  # submodules __init__ hard-codes, lifted into slots of a subclass
     location: Location
 
 
@@ -411,7 +413,11 @@ def _implementation(data: dict[str, Any], at: _Locator) -> Implementation:
         ),
         fixed=_parameters(data.get("fixed", []), at("fixed")),
         submodules=(
-            SubmodulesArgument(submodules["argument"], submodules["type"]) if submodules else None
+            SubmodulesArgument(
+                submodules["argument"], submodules["type"], submodules.get("as_spec", False)
+            )
+            if submodules
+            else None
         ),
         location=at.location,
     )
@@ -444,7 +450,6 @@ def _parent(data: dict[str, Any], at: _Locator) -> Parent:
                 builder=slot["builder"],
                 optional=slot.get("optional", False),
                 is_list=slot.get("multiplicity", "single") == "list",
-                hardcoded=slot.get("hardcoded") if slot.get("source") == "hardcoded" else None,
                 default=slot.get("default"),
                 placeholder=slot.get("placeholder"),
                 also_accepts=tuple((a["type"], a["reason"]) for a in slot.get("also_accepts", [])),
@@ -463,8 +468,14 @@ def _parent(data: dict[str, Any], at: _Locator) -> Parent:
             )
             for i, item in enumerate(data.get("fields", []))
         ),
+        lifted=_lifted(data["lifted"], at("lifted")) if "lifted" in data else None,
         location=at.location,
     )
+
+
+def _lifted(data: dict[str, Any], at: _Locator) -> Lifted:
+    parameters = _parameters(data["parameters"], at("parameters"))
+    return build_lifted(data, lambda *parts: at(*parts).location, parameters)
 
 
 def _spec_value(data: dict[str, Any] | None, at: _Locator) -> SpecValue:

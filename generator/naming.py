@@ -92,3 +92,15 @@ def submodules_constructor_name(submodules: str) -> str:
     `moe_submodules`."""
     words = submodules.replace("MoE", "Moe")  # one word, as upstream spells it in snake case
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", words).lower()
+
+
+def lifted_class_name(parent_class: str) -> str:
+    """`HybridStack` -> `HybridStackWithLiftedSlots`: the parent's subclass that builds the lifted
+    slots from its Submodules instead of hard-coding them."""
+    return f"{parent_class}WithLiftedSlots"
+
+
+def lifted_submodules_name(parent_class: str) -> str:
+    """`HybridStack` -> `HybridStackWithLiftedSlotsSubmodules`: the Submodules subclass that adds
+    the lifted slots."""
+    return f"{lifted_class_name(parent_class)}Submodules"

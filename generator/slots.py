@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator import naming
 from generator.errors import DescriptionError, DescriptionErrors
 from generator.validate import Catalog
 
@@ -72,6 +73,7 @@ class SlotRow:
 class Inventory:
     rows: tuple[SlotRow, ...]
     upstream_total: int  # slots in megatron-core's Submodules dataclasses
+    lifted: tuple[str, ...] = ()  # one line per lifted slot (not among upstream's slots)
 
     @property
     def typed(self) -> int:
@@ -244,7 +246,24 @@ def inventory(catalog: Catalog, upstream: tuple[UpstreamSlot, ...]) -> Inventory
             is_list=item.is_list,
             optional=item.optional,
         )
-    return Inventory(tuple(rows[key] for key in sorted(rows)), len(upstream))
+    return Inventory(tuple(rows[key] for key in sorted(rows)), len(upstream), _lifted(catalog))
+
+
+def _lifted(catalog: Catalog) -> tuple[str, ...]:
+    """Lifted slots: hard-coded upstream, typed in a generated subclass of the parent."""
+    lines: list[str] = []
+    for description in catalog.descriptions:
+        parent = description.parent
+        if parent is None or parent.lifted is None:
+            continue
+        for slot in parent.lifted.slots:
+            lines.append(
+                f"{parent.class_name}.{slot.name}: lifted ({slot.builder}, default "
+                f"{slot.default}; upstream hard-codes it) -> "
+                f"{naming.lifted_class_name(parent.class_name)}, "
+                f"{naming.lifted_submodules_name(parent.class_name)}"
+            )
+    return tuple(sorted(lines))
 
 
 _HEADINGS = (
@@ -282,7 +301,8 @@ def render_text(table: Inventory) -> str:
 
     rule = "  ".join("-" * width for width in widths)
     body = [join(_HEADINGS), rule, *(join(_cells(row)) for row in table.rows)]
-    return "\n".join([*body, "", table.summary]) + "\n"
+    lifted = ["", "lifted slots (not counted below):", *table.lifted] if table.lifted else []
+    return "\n".join([*body, *lifted, "", table.summary]) + "\n"
 
 
 def render_markdown(table: Inventory) -> str:
@@ -292,7 +312,8 @@ def render_markdown(table: Inventory) -> str:
         "|" + "|".join("---" for _ in _HEADINGS) + "|",
         *("| " + " | ".join(_cells(row)) + " |" for row in table.rows),
     ]
-    return "\n".join([*lines, "", f"`{table.summary}`"]) + "\n"
+    lifted = ["", "Lifted slots (not counted below):", *(f"- {x}" for x in table.lifted)]
+    return "\n".join([*lines, *(lifted if table.lifted else []), "", f"`{table.summary}`"]) + "\n"
 
 
 def replace_section(text: str, section: str) -> str | None:

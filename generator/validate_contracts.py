@@ -33,6 +33,7 @@ from generator.model import (
     ordered_mappings,
 )
 from generator.resolve import resolves
+from generator.validate_lifted import check_lifted, lifted_names
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,9 @@ class ContractChecker:
                 constructor = naming.submodules_constructor_name(description.parent.submodules)
                 yield from self._claim(constructor, description.parent.location)
                 self.constructors[constructor] = description
+                for name in lifted_names(description.parent):
+                    yield from self._claim(name, description.parent.location)
+                    self.constructors[name] = description
                 qualified = description.import_map().get(description.parent.class_name)
                 if qualified is not None:
                     self.parents[qualified] = (description.parent, description)
@@ -405,6 +409,8 @@ class ContractChecker:
         if implementation.submodules is not None:
             produced.append(implementation.submodules.argument)
             yield from self._check_type(description, implementation.submodules.type, at)
+            if implementation.submodules.as_spec and builder.construction is Construction.CALL:
+                yield error(at, "as_spec needs a build_module builder", "remove as_spec")
         for name in sorted({n for n in produced if produced.count(n) > 1}):
             yield error(
                 at,
@@ -483,11 +489,12 @@ class ContractChecker:
                     f"slot {slot.name!r} uses unknown builder {slot.builder!r}",
                     "describe that builder or name an existing one",
                 )
-            for local in (slot.hardcoded, slot.placeholder):
-                if local is not None and local not in imports:
-                    yield error(
-                        slot.location, f"{local!r} is not imported", "add it to the imports"
-                    )
+            if slot.placeholder is not None and slot.placeholder not in imports:
+                yield error(
+                    slot.location,
+                    f"{slot.placeholder!r} is not imported",
+                    "add it to the imports",
+                )
             for accepted, _ in slot.also_accepts:
                 yield from self._check_type(description, accepted, slot.location)
             if slot.default is not None:
@@ -498,3 +505,8 @@ class ContractChecker:
                         f"slot {slot.name!r} defaults to None but is not optional",
                         'mark it "optional": true (say in its doc when the parent leaves it unused)',
                     )
+        if parent.lifted is not None:
+            yield from self._check_parameters(description, parent.lifted.parameters)
+            for parameter in parent.lifted.parameters:
+                yield from self._check_type(description, parameter.type, parameter.location)
+            yield from check_lifted(self, parent, parent.lifted)

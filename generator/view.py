@@ -20,7 +20,8 @@ from generator.view_context import (
     docstring_lines,
     wrapped_lines,
 )
-from generator.view_specs import ConstructorView, FactoryView, SpecViews, ValueView
+from generator.view_lifted import LiftedView, LiftedViews
+from generator.view_specs import ConstructorView, FactoryView, ValueView
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class ModuleView:
     interfaces: tuple[InterfaceView, ...]
     builders: tuple[BuilderView, ...]
     adapters: tuple[AdapterView, ...]
+    lifted: tuple[LiftedView, ...]
     constructors: tuple[ConstructorView, ...]
     factories: tuple[FactoryView, ...]
     values: tuple[ValueView, ...]
@@ -155,7 +157,7 @@ def _header(catalog: Catalog, files: list[str], fingerprint: str) -> tuple[str, 
     return (*sources, f"# Input hash: {digest.hexdigest()[:32]}")
 
 
-class _ModuleBuilder(SpecViews):
+class _ModuleBuilder(LiftedViews):
     def build(self) -> ModuleView:
         d = self.description
         interfaces = tuple(self._interface_view(i.name) for i in d.interfaces)
@@ -166,6 +168,7 @@ class _ModuleBuilder(SpecViews):
             a.implementation.object: a for a in adapters if naming.is_bound_once(a.implementation)
         }
         bindings = tuple(self._binding_view(bound[name]) for name in sorted(bound))
+        lifted = self._lifted_views()
         constructors = self._constructor_views()
         factories = tuple(self._factory_view(i) for i in range(len(d.specs)))
         values = self._value_views()
@@ -174,6 +177,7 @@ class _ModuleBuilder(SpecViews):
                 [i.name for i in interfaces]
                 + [b.name for b in builders]
                 + [a.name for a in adapter_views]
+                + [name for v in lifted for name in (v.submodules_name, v.class_name)]
                 + [c.name for c in constructors]
                 + [f.name for f in factories]
                 + [v.name for v in values]
@@ -188,6 +192,7 @@ class _ModuleBuilder(SpecViews):
             interfaces=interfaces,
             builders=builders,
             adapters=adapter_views,
+            lifted=lifted,
             constructors=constructors,
             factories=factories,
             values=values,
@@ -368,7 +373,10 @@ class _ModuleBuilder(SpecViews):
                     keywords.extend(f"{argument}={source}" for argument, source in mapping.targets)
                 case MappingKind.DROP:
                     pass
-        keywords.extend(f"{f.argument}=self.{f.attribute}" for f in fields)
+        as_spec = implementation.submodules is not None and implementation.submodules.as_spec
+        for f in fields:  # `as_spec`: the adapter is the ModuleSpec the implementation takes
+            source = "self" if as_spec and f.name == "submodules" else f"self.{f.attribute}"
+            keywords.append(f"{f.argument}={source}")
         return f"{target}({', '.join(positional + keywords)})"
 
 

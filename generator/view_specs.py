@@ -13,10 +13,12 @@ from generator.model import (
     Construction,
     ExpressionValue,
     ListValue,
+    Parent,
     Slot,
     SpecValue,
     SubmodulesValue,
 )
+from generator.model_lifted import LiftedSlot
 from generator.view_context import (
     LINE_LENGTH,
     PACKAGE,
@@ -65,15 +67,25 @@ class SpecViews(ViewContext):
     """Views of the code that composes specs: Submodules constructors and factories."""
 
     def _constructor_views(self) -> tuple[ConstructorView, ...]:
-        """The typed constructor of the described parent's Submodules, if it has spec slots."""
+        """The typed constructor of the described parent's Submodules and, when the parent has
+        lifted slots, of the generated Submodules subclass that adds them."""
         parent = self.description.parent
-        slots = [s for s in parent.slots if s.hardcoded is None] if parent else []
-        if parent is None or not slots:
+        if parent is None:
             return ()
+        upstream = self._name(parent.submodules)
+        views = [self._constructor_view(parent, parent.submodules, upstream, ())]
+        if parent.lifted is not None:
+            subclass = naming.lifted_submodules_name(parent.class_name)
+            views.append(self._constructor_view(parent, subclass, subclass, parent.lifted.slots))
+        return tuple(views)
+
+    def _constructor_view(
+        self, parent: Parent, dataclass_name: str, returns: str, lifted: tuple[LiftedSlot, ...]
+    ) -> ConstructorView:
         parameters: list[str] = []
         arguments: list[SpecArgument] = []
         args_doc: list[tuple[str, tuple[str, ...]]] = []
-        for slot in slots:
+        for slot in parent.slots:
             annotation = self._name(slot.builder)
             if slot.placeholder is not None:
                 annotation += f" | type[{self._name(slot.placeholder)}]"
@@ -94,21 +106,33 @@ class SpecViews(ViewContext):
             value = f"{field.name} if {field.name} is not None else {fresh}"
             arguments.append(SpecArgument(field.name, value))
             args_doc.append((field.name, self._arg_doc(field.name, field.doc)))
-        dataclass_name = self._name(parent.submodules)
-        doc = (
-            f"Typed constructor of {dataclass_name}: returns upstream's own dataclass, with each "
-            "slot typed by the Builder the parent builds it with, so pyright rejects a wrong "
-            "implementation in any slot. Defaults are upstream's."
-        )
-        return (
-            ConstructorView(
-                name=naming.submodules_constructor_name(parent.submodules),
-                signature=", ".join(["*", *parameters]),
-                returns=dataclass_name,
-                doc=wrapped_lines(doc, LINE_LENGTH - 4 - len('"""')),
-                args_doc=tuple(args_doc),
-                arguments=tuple(arguments),
-            ),
+        for item in lifted:
+            default = f"{self._name(item.default)}()"
+            parameters.append(f"{item.name}: {self._name(item.builder)} = {default}")
+            arguments.append(SpecArgument(item.name, item.name))
+            doc = f"{item.doc} Lifted: upstream's {parent.class_name} hard-codes it."
+            args_doc.append((item.name, self._arg_doc(item.name, doc)))
+        if lifted:
+            doc = (
+                f"Typed constructor of {dataclass_name}: upstream's {parent.submodules} plus the "
+                f"lifted slots ({', '.join(i.name for i in lifted)}), which only "
+                f"{naming.lifted_class_name(parent.class_name)} builds; every slot is typed by "
+                "the Builder it is built with, so pyright rejects a wrong implementation in any "
+                "slot. Defaults are upstream's (for a lifted slot: the class upstream hard-codes)."
+            )
+        else:
+            doc = (
+                f"Typed constructor of {dataclass_name}: returns upstream's own dataclass, with "
+                "each slot typed by the Builder the parent builds it with, so pyright rejects a "
+                "wrong implementation in any slot. Defaults are upstream's."
+            )
+        return ConstructorView(
+            name=naming.submodules_constructor_name(dataclass_name),
+            signature=", ".join(["*", *parameters]),
+            returns=returns,
+            doc=wrapped_lines(doc, LINE_LENGTH - 4 - len('"""')),
+            args_doc=tuple(args_doc),
+            arguments=tuple(arguments),
         )
 
     def _slot_argument(self, slot: Slot) -> SpecArgument:

@@ -364,8 +364,15 @@ class _MethodAnalysis:
     alias everywhere in it (methods in megatron's parents do not reuse such names).
     """
 
-    def __init__(self, func: ast.FunctionDef | ast.AsyncFunctionDef, slot: str, is_list: bool):
+    def __init__(
+        self,
+        func: ast.FunctionDef | ast.AsyncFunctionDef,
+        slot: str,
+        is_list: bool,
+        reader: bool = False,
+    ):
         self.func = func
+        self.reader = reader  # a class that reads the slot from a spec's submodules (SLOT_READERS)
         self.slot = slot
         self.is_list = is_list
         index = _index(func)
@@ -383,14 +390,18 @@ class _MethodAnalysis:
         self._propagate()
 
     # -- references --
+    def is_submodules(self, node: ast.expr) -> bool:
+        """`submodules`, `self.submodules` or, in a reader, `<spec>.submodules`."""
+        if self.reader and isinstance(node, ast.Attribute) and node.attr == "submodules":
+            return True
+        return _is_submodules_object(node, self.submodules_names)
+
     def is_slot(self, node: ast.expr) -> bool:
         """An expression that evaluates to the slot's value (or, via `or`, possibly to it)."""
         if isinstance(node, ast.Name):
             return node.id in self.aliases
         if isinstance(node, ast.Attribute):
-            return node.attr == self.slot and _is_submodules_object(
-                node.value, self.submodules_names
-            )
+            return node.attr == self.slot and self.is_submodules(node.value)
         if isinstance(node, ast.Subscript):
             key = node.slice
             return (
@@ -427,10 +438,7 @@ class _MethodAnalysis:
         if not isinstance(target, ast.Name):
             return False
         name = target.id
-        if (
-            _is_submodules_object(value, self.submodules_names)
-            and name not in self.submodules_names
-        ):
+        if self.is_submodules(value) and name not in self.submodules_names:
             self.submodules_names.add(name)
             return True
         if self.is_slot(value) and name not in self.aliases:
@@ -577,6 +585,13 @@ class _MethodAnalysis:
             elif self.is_buildable(node.func):
                 construction = "call"
                 args = node.args
+            elif self.reader and any(
+                kw.arg == "spec" and self.is_buildable(kw.value) for kw in node.keywords
+            ):
+                # `Block(spec=<slot>, ...)`: the class takes the spec and uses its submodules,
+                # as build_module would build it (HybridModel's MultiTokenPredictionBlock).
+                construction = "build_module"
+                args = node.args
             else:
                 continue
             unresolved: list[str] = []
@@ -589,6 +604,8 @@ class _MethodAnalysis:
             keywords: set[str] = set()
             conditional: set[str] = set()
             for kw in node.keywords:
+                if kw.arg == "spec" and construction == "build_module" and node.args == args:
+                    continue  # the spec handed to the class is the slot itself
                 if kw.arg is not None:
                     keywords.add(kw.arg)
                 elif isinstance(kw.value, ast.Name):
@@ -613,14 +630,14 @@ class _MethodAnalysis:
         return found
 
 
-def class_sites(cls: ClassRef, slot: str, is_list: bool) -> list[CallSite]:
+def class_sites(cls: ClassRef, slot: str, is_list: bool, reader: bool = False) -> list[CallSite]:
     """Call sites of `slot` in the methods defined in `cls` itself."""
     found: list[CallSite] = []
     for stmt in cls.node.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if slot not in _index(stmt).mentions:
                 continue
-            analysis = _MethodAnalysis(stmt, slot, is_list)
+            analysis = _MethodAnalysis(stmt, slot, is_list, reader)
             found += analysis.sites(cls.path, f"{cls.name}.{stmt.name}")
     return found
 
@@ -669,6 +686,11 @@ def find_sites(parent: ClassRef, slot: str, is_list: bool) -> SlotSites:
     for cls in searched:
         sites += class_sites(cls, slot, is_list)
     from_subclasses = False
+    for dotted in SLOT_READERS.get(f"{parent.qualname}.{slot}", ()):
+        reader = resolve_dotted(dotted)
+        assert reader is not None, f"{dotted} not found"
+        searched.append(reader)
+        sites += class_sites(reader, slot, is_list, reader=True)
     if not sites:
         for sub in subclasses(parent):
             found = class_sites(sub, slot, is_list)
@@ -730,6 +752,16 @@ PARENTS: dict[str, str] = {
     ),
     "megatron.core.transformer.transformer_layer.TransformerLayerSubmodules": (
         "megatron.core.transformer.transformer_layer.TransformerLayer"
+    ),
+}
+
+
+# Slots a class other than the parent reads from a spec's submodules and builds, keyed by
+# `parent.slot`: HybridModel takes its stack spec's `submodules.mtp_block_spec` and hands it as
+# `spec=` to MultiTokenPredictionBlock (HybridStack never reads it).
+SLOT_READERS: dict[str, tuple[str, ...]] = {
+    "megatron.core.models.hybrid.hybrid_block.HybridStack.mtp_block_spec": (
+        "megatron.core.models.hybrid.hybrid_model.HybridModel",
     ),
 }
 

@@ -92,34 +92,13 @@ def test_null_is_refused_in_a_slot_that_is_not_optional(schemas: Path) -> None:
     assert any("slot 'input_layernorm' is not optional" in e for e in _errors(schemas))
 
 
-ROADMAP_HYBRID: Description = {
-    "module": "hybrid_block",
-    "doc": "HybridStack builds its final norm itself.",
-    "imports": {
-        "HybridStack": "megatron.core.models.hybrid.hybrid_block.HybridStack",
-        "HybridStackSubmodules": "megatron.core.models.hybrid.hybrid_block.HybridStackSubmodules",
-        "TENorm": "megatron.core.extensions.transformer_engine.TENorm",
-    },
-    "parent": {
-        "class": "HybridStack",
-        "submodules": "HybridStackSubmodules",
-        "slots": [
-            {
-                "name": "final_norm",
-                "builder": "LayerNormBuilder",
-                "source": "hardcoded",
-                "hardcoded": "TENorm",
-                "doc": "Built as TENorm(...) regardless of the spec.",
-            }
-        ],
-    },
-}
+def _lifted_slot(data: Description) -> Description:
+    return data["parent"]["lifted"]["slots"][0]
 
 
-def test_format_describes_list_optional_hardcoded_and_te_only_slots(schemas: Path) -> None:
-    # List, optional and TE-only slots are described for real (TransformerBlockSubmodules,
-    # MultiTokenPredictionBlockSubmodules, TENorm); a hardcoded one is still only a roadmap.
-    (schemas / "megatron_core" / "hybrid_block.json").write_text(json.dumps(ROADMAP_HYBRID))
+def test_format_describes_list_optional_lifted_and_te_only_slots(schemas: Path) -> None:
+    # List, optional, TE-only and lifted slots are all described for real
+    # (TransformerBlockSubmodules, MultiTokenPredictionBlockSubmodules, TENorm, HybridStack).
     descriptions = {
         d.module: d
         for d in (build_model(loaded) for loaded in load_descriptions(schemas, schemas.parent))
@@ -139,25 +118,54 @@ def test_format_describes_list_optional_hardcoded_and_te_only_slots(schemas: Pat
         if i.object == "TENorm"
     ]
     assert te_norm.requires == "transformer_engine"
-    hybrid = descriptions["hybrid_block"].parent
-    assert hybrid is not None and hybrid.slots[0].hardcoded == "TENorm"
+    hybrid = descriptions["hybrid_stack"].parent
+    assert hybrid is not None and hybrid.lifted is not None
+    [final_norm] = hybrid.lifted.slots
+    assert (final_norm.name, final_norm.default) == ("final_norm", "LayerNormFromTENorm")
 
     files = generate_files(schemas, schemas.parent)
     generated = {path.name: text for path, text in files.items()}
     assert "class TransformerBlockLayerBuilder(Protocol):" in generated["transformer_block.py"]
-    assert "class TransformerBlockLayerFromTransformerLayer(ModuleSpec):" in (
-        generated["transformer_block.py"]
-    )
     assert "class LayerNormFromTENorm:" in generated["layer_norm.py"]
-    assert "hybrid_block.py" not in generated  # it describes slots only: no code to generate
+    hybrid_py = generated["hybrid_stack.py"]
+    assert "class HybridStackWithLiftedSlots(HybridStack):" in hybrid_py
+    assert "class HybridStackWithLiftedSlotsSubmodules(HybridStackSubmodules):" in hybrid_py
+    assert "def hybrid_stack_with_lifted_slots_submodules(" in hybrid_py
 
 
-def test_a_hardcoded_slot_must_name_what_the_parent_builds(schemas: Path) -> None:
-    broken = json.loads(json.dumps(ROADMAP_HYBRID))
-    del broken["parent"]["slots"][0]["hardcoded"]
-    (schemas / "megatron_core" / "hybrid_block.json").write_text(json.dumps(broken))
+def test_a_lifted_slot_must_say_how_the_parent_is_stopped_building_it(schemas: Path) -> None:
+    _edit(schemas, "hybrid_stack.json", lambda data: _lifted_slot(data).pop("disabled_by"))
     [error] = _errors(schemas)
-    assert error.startswith("/parent/slots/0: schema violation")
+    assert error.startswith("/parent/lifted/slots/0: schema violation")
+    assert "disabled_by" in error
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"default": "LinearProjFromRowParallelLinear"}, "is not an adapter of LayerNormBuilder"),
+        ({"when": "self.post_process and post_norm"}, "when: unknown name 'post_norm'"),
+        ({"when": "self.post_process + 1"}, "when: BinOp is not allowed"),
+        ({"arguments": {"config": "self.config", "eps": "1e-5"}}, "'hidden_size' has no value"),
+        (
+            {"arguments": {"config": "config", "hidden_size": "h", "eps": "1e-5"}},
+            "arguments/hidden_size: unknown name 'h'",
+        ),
+        ({"arguments": {"config": "self.config()"}}, "Call is not allowed"),
+        (
+            {"disabled_by": {"argument": "norm", "value": "False", "attribute": "norm"}},
+            "disabled_by: 'norm' is not a parameter",
+        ),
+        ({"name": "mlp_layer"}, "lifted slot 'mlp_layer' is already a field"),
+        ({"builder": "NormBuilder"}, "unknown builder 'NormBuilder'"),
+    ],
+)
+def test_a_wrong_lifted_slot_is_refused_with_its_location(
+    schemas: Path, change: Description, message: str
+) -> None:
+    _edit(schemas, "hybrid_stack.json", lambda data: _lifted_slot(data).update(change))
+    errors = _errors(schemas)
+    assert any(e.startswith("/parent/lifted/slots/0: ") and message in e for e in errors), errors
 
 
 def test_a_python_keyword_as_a_slot_name_is_refused_by_the_schema(schemas: Path) -> None:

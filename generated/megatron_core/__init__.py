@@ -9,6 +9,7 @@
 #   schemas/megatron_core/experts.json
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
+#   schemas/megatron_core/hybrid_stack.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mamba_layer.json
 #   schemas/megatron_core/mamba_mixer.json
@@ -20,7 +21,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 8e4bb4e05d96cd0655a81e113ff7dce5
+# Input hash: 2f5675052e4bf6290be954da8ff4bf5d
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -128,6 +129,27 @@ from .gpt_specs import (
     get_mlp_module_spec_for_backend,
     get_mtp_block_spec_for_kind,
     get_te_dense_mlp_module_spec,
+)
+from .hybrid_stack import (
+    HybridAttentionLayerBuilder,
+    HybridAttentionLayerFromTransformerLayer,
+    HybridLayerBuilder,
+    HybridLayerFromMLPLayer,
+    HybridLayerFromMoETransformerLayer,
+    HybridLayerFromTransformerLayer,
+    HybridMLALayerBuilder,
+    HybridMLALayerFromTransformerLayer,
+    HybridMambaLayerBuilder,
+    HybridMambaLayerFromMambaLayer,
+    HybridMambaLayerInterface,
+    HybridMtpBlockBuilder,
+    HybridMtpBlockFromMultiTokenPredictionBlock,
+    HybridMtpBlockInterface,
+    HybridStackWithLiftedSlots,
+    HybridStackWithLiftedSlotsSubmodules,
+    HybridTransformerLayerInterface,
+    hybrid_stack_submodules,
+    hybrid_stack_with_lifted_slots_submodules,
 )
 from .layer_norm import (
     LayerNormBuilder,
@@ -307,6 +329,23 @@ __all__ = [
     "GroupedLinearFc2Builder",
     "GroupedLinearFc2FromTERowParallelGroupedLinear",
     "GroupedLinearFc2Interface",
+    "HybridAttentionLayerBuilder",
+    "HybridAttentionLayerFromTransformerLayer",
+    "HybridLayerBuilder",
+    "HybridLayerFromMLPLayer",
+    "HybridLayerFromMoETransformerLayer",
+    "HybridLayerFromTransformerLayer",
+    "HybridMLALayerBuilder",
+    "HybridMLALayerFromTransformerLayer",
+    "HybridMambaLayerBuilder",
+    "HybridMambaLayerFromMambaLayer",
+    "HybridMambaLayerInterface",
+    "HybridMtpBlockBuilder",
+    "HybridMtpBlockFromMultiTokenPredictionBlock",
+    "HybridMtpBlockInterface",
+    "HybridStackWithLiftedSlots",
+    "HybridStackWithLiftedSlotsSubmodules",
+    "HybridTransformerLayerInterface",
     "InProjBuilder",
     "InProjFromColumnParallelLinear",
     "InProjFromInferenceLayerNormColumnParallelLinear",
@@ -457,6 +496,8 @@ __all__ = [
     "get_transformer_block_with_experimental_attention_variant_spec",
     "get_transformer_layer_with_experimental_attention_variant_spec",
     "grouped_mlp_submodules",
+    "hybrid_stack_submodules",
+    "hybrid_stack_with_lifted_slots_submodules",
     "mamba_layer_submodules",
     "mamba_mixer_submodules",
     "mla_self_attention_submodules",

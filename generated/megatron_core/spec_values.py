@@ -9,6 +9,7 @@
 #   schemas/megatron_core/experts.json
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
+#   schemas/megatron_core/hybrid_stack.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mamba_layer.json
 #   schemas/megatron_core/mamba_mixer.json
@@ -20,7 +21,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 8e4bb4e05d96cd0655a81e113ff7dce5
+# Input hash: 2f5675052e4bf6290be954da8ff4bf5d
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
