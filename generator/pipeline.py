@@ -18,8 +18,11 @@ OUTPUT_PACKAGE = Path("generated") / "megatron_core"
 
 def generator_fingerprint(schemas_dir: Path) -> str:
     """Hash of the code that turns descriptions into files: generator, templates, schema."""
-    # spec_tree.py reads specs at run time (tests, a later `explain`); it generates nothing.
-    modules = [p for p in GENERATOR_DIR.glob("*.py") if p.name != "spec_tree.py"]
+    # The pipeline's stages live in generator/*.py. Not hashed, because they generate nothing:
+    # the command line (cli.py, __main__.py, commands/) and spec_tree.py, which reads specs at
+    # run time (tests, `explain`).
+    not_stages = {"spec_tree.py", "cli.py", "__main__.py"}
+    modules = [p for p in GENERATOR_DIR.glob("*.py") if p.name not in not_stages]
     labelled = [(f"generator/{p.name}", p) for p in modules]
     labelled += [(f"templates/{p.name}", p) for p in TEMPLATES.glob("*.j2")]
     labelled.append(("schemas/slot.schema.json", schemas_dir / "slot.schema.json"))

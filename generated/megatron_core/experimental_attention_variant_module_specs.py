@@ -8,7 +8,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: aac97137214ef6b491c0a651186b8416
+# Input hash: d06aa39faec95a9508a77434749496dc
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from Transformer Engine modules. Gated delta net is generated; DSA

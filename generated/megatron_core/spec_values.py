@@ -21,7 +21,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 2f5675052e4bf6290be954da8ff4bf5d
+# Input hash: 07a965f3b4944adaaca115240c52b85a
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such

@@ -1,0 +1,33 @@
+"""`python -m generator slots`: every upstream slot, what the descriptions say of it, the count."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from generator.errors import DescriptionErrors
+from generator.load import load_descriptions
+from generator.model import build_model
+from generator.slots import inventory, render_text, upstream_slots
+from generator.validate import validate
+
+from generator.commands.paths import ROOT, SCHEMAS
+
+NAME = "slots"
+HELP = "list every upstream slot of megatron-core: its Builder, implementations, flags"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--schemas", type=Path, default=SCHEMAS)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prints every upstream slot with what the descriptions say of it, then `slots typed: N/M`."""
+    try:
+        loaded = load_descriptions(args.schemas.resolve(), ROOT)
+        catalog = validate([build_model(item) for item in loaded])
+        table = inventory(catalog, upstream_slots())
+    except DescriptionErrors as errors:
+        print(errors, file=sys.stderr)
+        return 1
+    sys.stdout.write(render_text(table))
+    return 0
