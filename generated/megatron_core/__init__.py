@@ -18,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a8e93ff804f13d250cf01bd284ed6ac9
+# Input hash: 52b72f8839773b29f5fb9f489415bff0
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -30,6 +30,7 @@ from .absorbed_mla import (
     AbsorbedLayerNormFromTENorm,
     AbsorbedLinearProjBuilder,
     AbsorbedLinearProjFromTERowParallelLinear,
+    MLAAttentionFromAbsorbedMLASelfAttention,
     absorbed_mla_self_attention_submodules,
 )
 from .attention import (
@@ -66,6 +67,9 @@ from .cross_attention import (
     cross_attention_submodules,
 )
 from .dsa_attention import (
+    DSACoreAttentionBuilder,
+    DSACoreAttentionFromDSAttention,
+    DSACoreAttentionInterface,
     IndexerBuilder,
     IndexerFromDSAIndexer,
     IndexerInterface,
@@ -266,6 +270,9 @@ __all__ = [
     "CoreAttentionFromDotProductAttention",
     "CoreAttentionFromTEDotProductAttention",
     "CoreAttentionInterface",
+    "DSACoreAttentionBuilder",
+    "DSACoreAttentionFromDSAttention",
+    "DSACoreAttentionInterface",
     "EhProjBuilder",
     "EhProjFromColumnParallelLinear",
     "EhProjFromInferenceColumnParallelLinear",
@@ -345,6 +352,7 @@ __all__ = [
     "LinearUpProjFromTEColumnParallelLinear",
     "LinearUpProjFromTELayerNormColumnParallelLinear",
     "MLAAttentionBuilder",
+    "MLAAttentionFromAbsorbedMLASelfAttention",
     "MLAAttentionFromFusedMLASelfAttention",
     "MLAAttentionFromMLASelfAttention",
     "MLAAttentionInterface",

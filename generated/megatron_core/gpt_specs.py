@@ -10,7 +10,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 056fc5e6ee73f2188e3a472a456e92db
+# Input hash: 6635df93042f7c868c1f4778eb213e83
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """

@@ -18,7 +18,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a8e93ff804f13d250cf01bd284ed6ac9
+# Input hash: 52b72f8839773b29f5fb9f489415bff0
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
