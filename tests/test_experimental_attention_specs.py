@@ -29,6 +29,7 @@ from packaging.version import Version
 import generated.megatron_core as generated_package
 from generated.megatron_core import experimental_attention_variant_module_specs as ours
 from generator.spec_tree import normalize
+from tests.simulated_te import simulated_te
 
 # -- fixtures ----------------------------------------------------------------------------------
 
@@ -176,25 +177,87 @@ def test_gated_delta_net_and_variant_specs_match(settings: dict[str, Any], te_ve
             assert mine == theirs, name
 
 
-def test_dsa_is_not_generated(te_version: str) -> None:
-    """Upstream builds the DSA spec; ours raises NotImplementedError (DSAttention's annotations
-    disagree with its parent's call), after the same assertions as upstream."""
-    dsa = dict(experimental_attention_variant="dsa", num_layers=2, add_bias_linear=False)
-    mla = MLATransformerConfig(
-        **{**make_config_settings(), **dsa}, multi_latent_attention=True, qk_layernorm=True
+DSA = {
+    "dsa": dict(experimental_attention_variant="dsa", num_layers=2, add_bias_linear=False),
+    "dsa-rms-qkln": dict(
+        experimental_attention_variant="dsa",
+        num_layers=2,
+        add_bias_linear=False,
+        normalization="RMSNorm",
+        qk_layernorm=True,
+    ),
+    "dsa-topk2-moe": dict(
+        experimental_attention_variant="dsa",
+        add_bias_linear=False,
+        dsa_indexer_topk_freq=2,
+        num_moe_experts=4,
+        moe_layer_freq=[1, 0, 1, 1],
+        moe_grouped_gemm=True,
+    ),
+}
+
+
+def make_mla_config(**overrides: Any) -> MLATransformerConfig:
+    return MLATransformerConfig(
+        **{**make_config_settings(), **overrides}, multi_latent_attention=True
     )
-    upstream.get_dsa_module_spec_for_backend(mla, backend=TESpecProvider())
-    for factory in (
-        ours.get_dsa_module_spec_for_backend,
-        ours.get_experimental_attention_variant_module_spec,
-        ours.get_transformer_layer_with_experimental_attention_variant_spec,
-    ):
-        with pytest.raises(NotImplementedError, match="DSAttention"):
-            factory(mla, backend=TESpecProvider())
+
+
+@pytest.mark.parametrize("settings", [pytest.param(s, id=n) for n, s in DSA.items()])
+def test_dsa_specs_match(settings: dict[str, Any], te_version: str) -> None:
+    """DeepSeek Sparse Attention: absorbed MLA with DSAttention (and its indexer) as core
+    attention, alone, as the variant's spec, in every layer and in the block. The spec puts
+    TELinear bare into the down-projections (a MagicMock without TE, which the typed constructor
+    rejects), hence simulated_te (its TE version is overridden by the fixture's)."""
+    config = make_mla_config(**settings)
+    with simulated_te():
+        _check_dsa_specs(config)
+
+
+def _check_dsa_specs(config: MLATransformerConfig) -> None:
+    # Upstream's get_dsa_module_spec_for_backend needs the backend (it calls backend.linear()
+    # on None); ours takes None as Transformer Engine, like its siblings.
+    theirs = normalize(upstream.get_dsa_module_spec_for_backend(config, backend=TESpecProvider()))
+    for backend in (None, TESpecProvider()):
+        mine = normalize(ours.get_dsa_module_spec_for_backend(config, backend=backend))
+        assert mine == theirs
+    for backend in (None, TESpecProvider()):
+        for name in (
+            "get_experimental_attention_variant_module_spec",
+            "get_transformer_layer_with_experimental_attention_variant_spec",
+        ):
+            theirs = normalize(getattr(upstream, name)(config=config, backend=backend))
+            mine = normalize(getattr(ours, name)(config=config, backend=backend))
+            assert mine == theirs, name
+    for pp_size, pp_rank in ((1, 0), (2, 0), (2, 1)):
+        config.pipeline_model_parallel_size = pp_size
+        theirs_block = _outcome(
+            upstream.get_transformer_block_with_experimental_attention_variant_spec,
+            config,
+            pp_rank=pp_rank,
+        )
+        mine_block = _outcome(
+            ours.get_transformer_block_with_experimental_attention_variant_spec,
+            config,
+            pp_rank=pp_rank,
+        )
+        assert mine_block == theirs_block
+
+
+def test_dsa_refusals_match(te_version: str) -> None:
+    """Where upstream's DSA spec asserts (no MLA, qk_l2_norm), ours raises the same."""
+    dsa = DSA["dsa"]
     not_mla = make_config(**dsa)
-    for factory in (upstream.get_dsa_module_spec_for_backend, ours.get_dsa_module_spec_for_backend):
-        with pytest.raises(AssertionError, match="only MLA"):
-            factory(not_mla, backend=TESpecProvider())
+    qk_l2 = make_mla_config(**dsa, qk_l2_norm=True)
+    for config, message in ((not_mla, "only MLA"), (qk_l2, "qk_l2_norm")):
+        for factory in (
+            upstream.get_dsa_module_spec_for_backend,
+            ours.get_dsa_module_spec_for_backend,
+            upstream.get_experimental_attention_variant_module_spec,
+            ours.get_experimental_attention_variant_module_spec,
+        ):
+            with pytest.raises(AssertionError, match=message):
+                factory(config, backend=TESpecProvider())
 
 
 def test_same_failures(te_version: str) -> None:

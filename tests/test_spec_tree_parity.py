@@ -683,6 +683,15 @@ UPSTREAM_DEFECTS = [
         " whenever transformer_impl is 'inference_optimized'",
     )
     for factory in ("get_gpt_decoder_layer_specs", "get_gpt_decoder_block_spec")
+] + [
+    (
+        "get_dsa_module_spec_for_backend",
+        AttributeError,
+        "'NoneType' object has no attribute 'linear'",
+        "upstream's get_dsa_module_spec_for_backend defaults backend to None but calls"
+        " backend.linear() without resolving it (its siblings pick the provider from the config);"
+        " ours takes None as Transformer Engine, as the siblings do",
+    )
 ]
 
 
@@ -718,7 +727,7 @@ def test_spec_tree_parity(case: Case, request: pytest.FixtureRequest) -> None:
                 pytrace=False,
             )
     if isinstance(ours_outcome.error, NotImplementedError):
-        # The generated factory names what it does not cover yet (e.g. local MLA, DSA).
+        # The generated factory names what it does not cover yet (e.g. local MLA).
         pytest.xfail(f"not generated yet: {ours_outcome.error}")
     defect = _upstream_defect(case, upstream_outcome.error)
     if defect is not None:

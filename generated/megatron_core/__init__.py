@@ -21,7 +21,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 07a965f3b4944adaaca115240c52b85a
+# Input hash: be96740013a43e584fc724596b70498c
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -33,6 +33,7 @@ from .absorbed_mla import (
     AbsorbedLayerNormFromTENorm,
     AbsorbedLinearProjBuilder,
     AbsorbedLinearProjFromTERowParallelLinear,
+    MLAAttentionFromAbsorbedMLASelfAttention,
     absorbed_mla_self_attention_submodules,
 )
 from .attention import (
@@ -69,6 +70,9 @@ from .cross_attention import (
     cross_attention_submodules,
 )
 from .dsa_attention import (
+    DSACoreAttentionBuilder,
+    DSACoreAttentionFromDSAttention,
+    DSACoreAttentionInterface,
     IndexerBuilder,
     IndexerFromDSAIndexer,
     IndexerInterface,
@@ -313,6 +317,9 @@ __all__ = [
     "CoreAttentionFromDotProductAttention",
     "CoreAttentionFromTEDotProductAttention",
     "CoreAttentionInterface",
+    "DSACoreAttentionBuilder",
+    "DSACoreAttentionFromDSAttention",
+    "DSACoreAttentionInterface",
     "EhProjBuilder",
     "EhProjFromColumnParallelLinear",
     "EhProjFromInferenceColumnParallelLinear",
@@ -409,6 +416,7 @@ __all__ = [
     "LinearUpProjFromTEColumnParallelLinear",
     "LinearUpProjFromTELayerNormColumnParallelLinear",
     "MLAAttentionBuilder",
+    "MLAAttentionFromAbsorbedMLASelfAttention",
     "MLAAttentionFromFusedMLASelfAttention",
     "MLAAttentionFromMLASelfAttention",
     "MLAAttentionInterface",
