@@ -1,6 +1,6 @@
 """The slot descriptions agree with megatron-core 0.19.2's source, read with `ast`.
 
-Everything upstream is taken from megatron/core's files (tests/source_slots.py parses them; the
+Everything upstream is taken from megatron/core's files (generator/upstream/source.py parses them; the
 package is located with find_spec, never imported); nothing is taken from the descriptions
 except what is being checked:
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests import source_slots as src
+from generator.upstream import source as src
 
 DESCRIPTIONS = Path(__file__).resolve().parent.parent / "schemas" / "megatron_core"
 UPSTREAM_SLOT_COUNT = 75
@@ -30,7 +30,7 @@ UPSTREAM_SLOT_COUNT = 75
 # Slots the parent never builds from its spec, keyed by `module.Dataclass.slot`, with the reason.
 NOT_BUILT_BY_PARENT: dict[str, str] = {}
 # (HybridStackSubmodules.mtp_block_spec is never read by HybridStack: HybridModel reads it from
-# the stack spec and hands it to MultiTokenPredictionBlock as `spec=`; tests/source_slots.py's
+# the stack spec and hands it to MultiTokenPredictionBlock as `spec=`; generator/upstream/source.py's
 # SLOT_READERS finds that call site.)
 
 Json = dict[str, Any]

@@ -33,7 +33,7 @@ from generated.megatron_core import (
     hybrid_stack_submodules,
     hybrid_stack_with_lifted_slots_submodules,
 )
-from tests import source_slots as src
+from generator.upstream import source as src
 from tests.megatron_cpu import cpu_shims, make_config
 from tests.pyright_runner import run_pyright
 

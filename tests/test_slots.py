@@ -17,7 +17,7 @@ from generator.slots import (
     upstream_slots,
 )
 from generator.validate import validate
-from tests import source_slots
+from generator.upstream import source as source_slots
 from tests.generator_runs import ROOT, copy_project, run_generator
 
 UPSTREAM_SLOT_COUNT = 75  # megatron-core 0.19.2; tests/test_descriptions_match_source.py agrees

@@ -2,7 +2,7 @@
 
 Nothing here imports megatron: the package is located with `importlib.util.find_spec` and its
 files are parsed. Used by tests/test_descriptions_match_source.py to check the slot descriptions
-(schemas/megatron_core/*.json) against the source; `python -m tests.source_slots` prints the
+(schemas/megatron_core/*.json) against the source; `python -m generator.upstream.source` prints the
 call-site table of every upstream slot.
 
 Vocabulary:
