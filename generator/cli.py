@@ -2,6 +2,8 @@
 with NAME, HELP, `configure(parser)` and `run(args) -> exit status`."""
 
 import argparse
+import os
+import sys
 from collections.abc import Callable
 
 from generator.commands import dump, generate, slots
@@ -21,4 +23,9 @@ def main(argv: list[str] | None = None) -> int:
         command.configure(sub)
         runs[command.NAME] = command.run
     args = parser.parse_args(argv)
-    return runs[args.command](args)
+    try:
+        return runs[args.command](args)
+    except BrokenPipeError:
+        # The reader stopped early (`... | head`): not an error of ours, and no traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -8,7 +8,7 @@ from generator.load import load_descriptions
 from generator.model import build_model
 from generator.render import TEMPLATES, environment, render_module, render_package
 from generator.slots import readme_files
-from generator.validate import validate
+from generator.validate import Catalog, validate
 from generator.naming import SUPPORT_MODULE
 from generator.view import build_views
 
@@ -32,10 +32,14 @@ def generator_fingerprint(schemas_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def validated_catalog(schemas_dir: Path, root: Path) -> Catalog:
+    """The first stages: load, model, validate. Raises DescriptionErrors."""
+    return validate([build_model(loaded) for loaded in load_descriptions(schemas_dir, root)])
+
+
 def generate_files(schemas_dir: Path, root: Path) -> dict[Path, str]:
     """All generated files, keyed by path relative to the project root."""
-    descriptions = [build_model(loaded) for loaded in load_descriptions(schemas_dir, root)]
-    catalog = validate(descriptions)
+    catalog = validated_catalog(schemas_dir, root)
     modules, package = build_views(catalog, generator_fingerprint(schemas_dir))
     env = environment()
     files = {

@@ -21,7 +21,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: be96740013a43e584fc724596b70498c
+# Input hash: 6e62d697e2caa02e207f6cbab90c6a94
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (

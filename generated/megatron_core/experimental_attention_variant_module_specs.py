@@ -12,7 +12,7 @@
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 091711f468c85fa61d538050edd47169
+# Input hash: fd1399b57a455f365ce3e022322b6b1a
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from Transformer Engine modules. Gated delta net and DeepSeek

@@ -3,7 +3,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 5e68dc835d222a92bb7a5faf7ecca0eb
+# Input hash: 56c498aa6348edb743aae5e210c4e94f
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from megatron.core.models.backends import BackendSpecProvider

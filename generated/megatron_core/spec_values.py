@@ -21,7 +21,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: be96740013a43e584fc724596b70498c
+# Input hash: 6e62d697e2caa02e207f6cbab90c6a94
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such

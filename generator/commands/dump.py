@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 from generator.errors import DescriptionErrors
-from generator.load import load_descriptions
-from generator.model import build_model
-from generator.validate import validate
+from generator.pipeline import validated_catalog
 
 from generator.commands.paths import ROOT, SCHEMAS
 
@@ -25,8 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prints the validated model, so any generation can be replayed and inspected."""
     try:
-        loaded = load_descriptions(args.schemas.resolve(), ROOT)
-        catalog = validate([build_model(item) for item in loaded])
+        catalog = validated_catalog(args.schemas.resolve(), ROOT)
     except DescriptionErrors as errors:
         print(errors, file=sys.stderr)
         return 1

@@ -5,10 +5,8 @@ import sys
 from pathlib import Path
 
 from generator.errors import DescriptionErrors
-from generator.load import load_descriptions
-from generator.model import build_model
+from generator.pipeline import validated_catalog
 from generator.slots import inventory, render_text, upstream_slots
-from generator.validate import validate
 
 from generator.commands.paths import ROOT, SCHEMAS
 
@@ -23,8 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Prints every upstream slot with what the descriptions say of it, then `slots typed: N/M`."""
     try:
-        loaded = load_descriptions(args.schemas.resolve(), ROOT)
-        catalog = validate([build_model(item) for item in loaded])
+        catalog = validated_catalog(args.schemas.resolve(), ROOT)
         table = inventory(catalog, upstream_slots())
     except DescriptionErrors as errors:
         print(errors, file=sys.stderr)
