@@ -20,7 +20,8 @@ from generator.view_context import (
     docstring_lines,
     wrapped_lines,
 )
-from generator.view_specs import ConstructorView, FactoryView, SpecViews
+from generator.view_providers import ProviderViews, ProvidersView, RoleView
+from generator.view_specs import ConstructorView, FactoryView
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,8 @@ class ModuleView:
     adapters: tuple[AdapterView, ...]
     constructors: tuple[ConstructorView, ...]
     factories: tuple[FactoryView, ...]
+    roles: tuple[RoleView, ...]
+    providers: ProvidersView | None
     exports: tuple[str, ...]
 
 
@@ -154,7 +157,7 @@ def _header(catalog: Catalog, files: list[str], fingerprint: str) -> tuple[str, 
     return (*sources, f"# Input hash: {digest.hexdigest()[:32]}")
 
 
-class _ModuleBuilder(SpecViews):
+class _ModuleBuilder(ProviderViews):
     def build(self) -> ModuleView:
         d = self.description
         interfaces = tuple(self._interface_view(i.name) for i in d.interfaces)
@@ -166,7 +169,9 @@ class _ModuleBuilder(SpecViews):
         }
         bindings = tuple(self._binding_view(bound[name]) for name in sorted(bound))
         constructors = self._constructor_views()
-        factories = tuple(self._factory_view(i) for i in range(len(d.specs)))
+        factories = tuple(self._factory_view(spec) for spec in d.specs)
+        roles = self._role_views()
+        providers = self._providers_view()
         exports = tuple(
             sorted(
                 [i.name for i in interfaces]
@@ -174,6 +179,8 @@ class _ModuleBuilder(SpecViews):
                 + [a.name for a in adapter_views]
                 + [c.name for c in constructors]
                 + [f.name for f in factories]
+                + [r.name for r in roles]
+                + self._provider_exports(providers)
             )
         )
         return ModuleView(
@@ -187,6 +194,8 @@ class _ModuleBuilder(SpecViews):
             adapters=adapter_views,
             constructors=constructors,
             factories=factories,
+            roles=roles,
+            providers=providers,
             exports=exports,
         )
 

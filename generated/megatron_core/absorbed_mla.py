@@ -3,7 +3,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: 0dd6f04e6a6379c7f8c40403d348d357
+# Input hash: bf3d0f86f487559daa52a1600843b868
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla).
 """

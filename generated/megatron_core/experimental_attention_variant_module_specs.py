@@ -8,7 +8,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 07f84f732c7ee1a289e40ece54d6aad0
+# Input hash: 38e7fe565ec862377fbc647b656986a4
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from Transformer Engine modules. Gated delta net is generated; DSA
