@@ -1,0 +1,179 @@
+"""Typed backend providers (generated/megatron_core/backends.py) against upstream's providers.
+
+Each generated provider must give, for every method, argument combination and role field,
+exactly what upstream's provider of the same backend gives (normalized with
+:mod:`generator.spec_tree`); pyright must accept each as a ``TypedSpecProvider`` and reject a
+role field put into a slot of another Builder, naming the Builder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import warnings
+from pathlib import Path
+
+import pytest
+
+from generator.spec_tree import diff, normalize
+from tests.pyright_runner import run_pyright
+from tests.simulated_te import environment
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from megatron.core.extensions.transformer_engine_spec_provider import TESpecProvider
+    from megatron.core.models.backends import (
+        BackendSpecProvider,
+        InferenceSpecProvider,
+        LocalSpecProvider,
+    )
+
+    from generated.megatron_core import backends
+
+UPSTREAM: dict[str, type[BackendSpecProvider]] = {
+    "local": LocalSpecProvider,
+    "te": TESpecProvider,
+    "inference": InferenceSpecProvider,
+}
+OURS: dict[str, type[backends.TypedSpecProvider]] = {
+    "local": backends.TypedLocalSpecProvider,
+    "te": backends.TypedTESpecProvider,
+    "inference": backends.TypedInferenceSpecProvider,
+}
+ROLE_METHODS = (
+    "column_parallel_linear",
+    "row_parallel_linear",
+    "column_parallel_layer_norm_linear",
+    "linear",
+    "core_attention",
+)
+BUILDER_METHODS: dict[str, list[dict[str, bool]]] = {
+    "layer_norm": [
+        dict(zip(("rms_norm", "for_qk", "has_residual"), values))
+        for values in itertools.product((False, True), repeat=3)
+    ],
+    "grouped_mlp_modules": [{"moe_use_grouped_gemm": False}, {"moe_use_grouped_gemm": True}],
+    "activation_func": [{}],
+    "fuse_layernorm_and_linear": [{}],
+}
+
+
+def _equal(upstream: object, ours: object) -> None:
+    differences = diff(normalize(upstream), normalize(ours))
+    assert not differences, "\n".join(differences)
+
+
+@pytest.mark.parametrize("method", ROLE_METHODS)
+@pytest.mark.parametrize("kind", list(UPSTREAM))
+def test_every_role_field_is_what_upstreams_provider_gives(kind: str, method: str) -> None:
+    with environment(kind != "local"):
+        ours = getattr(OURS[kind](), method)()
+        if kind == "local" and method == "linear":
+            # Upstream's LocalSpecProvider has no linear(); ours says "none" like
+            # column_parallel_layer_norm_linear() does.
+            assert not hasattr(LocalSpecProvider(), "linear")
+            assert ours is None
+            return
+        upstream = getattr(UPSTREAM[kind](), method)()
+        if upstream is None:
+            assert ours is None
+            return
+        assert dataclasses.is_dataclass(ours)
+        for field in dataclasses.fields(ours):
+            _equal(upstream, getattr(ours, field.name))
+
+
+@pytest.mark.parametrize(
+    ("method", "arguments"),
+    [(method, arguments) for method, cases in BUILDER_METHODS.items() for arguments in cases],
+    ids=lambda value: str(value),
+)
+@pytest.mark.parametrize("kind", list(UPSTREAM))
+def test_every_builder_method_gives_what_upstreams_provider_gives(
+    kind: str, method: str, arguments: dict[str, bool]
+) -> None:
+    with environment(kind != "local"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        upstream = getattr(UPSTREAM[kind](), method)(**arguments)
+        ours = getattr(OURS[kind](), method)(**arguments)
+        if isinstance(upstream, bool):
+            assert ours is upstream
+        else:
+            _equal(upstream, ours)
+
+
+def test_te_qk_layer_norm_before_te_1_9_is_apex_fused_layer_norm_as_upstream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from megatron.core.extensions import transformer_engine_spec_provider as te_provider
+
+    from generated.megatron_core import spec_values
+
+    with environment(True):
+        monkeypatch.setattr(te_provider, "is_te_min_version", lambda version: False)
+        monkeypatch.setattr(spec_values.utils, "is_te_min_version", lambda version: False)
+        upstream = TESpecProvider().layer_norm(for_qk=True)
+        ours = backends.TypedTESpecProvider().layer_norm(for_qk=True)
+        _equal(upstream, ours)
+        assert "FusedLayerNorm" in repr(normalize(ours))
+
+
+@pytest.mark.parametrize("kind", list(UPSTREAM))
+def test_typed_provider_maps_each_upstream_provider_to_its_typed_counterpart(kind: str) -> None:
+    with environment(kind != "local"):
+        assert type(backends.typed_provider(UPSTREAM[kind]())) is OURS[kind]
+
+
+def test_typed_provider_refuses_a_subclass_of_an_upstream_provider() -> None:
+    class Custom(LocalSpecProvider):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Custom"):
+        backends.typed_provider(Custom())
+
+
+def test_typed_provider_returns_a_users_own_typed_provider_as_is() -> None:
+    mine = backends.TypedLocalSpecProvider()
+    assert backends.typed_provider(mine) is mine
+
+
+GOOD = """
+from generated.megatron_core.backends import (
+    TypedInferenceSpecProvider,
+    TypedLocalSpecProvider,
+    TypedSpecProvider,
+    TypedTESpecProvider,
+)
+from generated.megatron_core.mlp import LinearFc1Builder
+
+local: TypedSpecProvider = TypedLocalSpecProvider()
+te: TypedSpecProvider = TypedTESpecProvider()
+inference: TypedSpecProvider = TypedInferenceSpecProvider()
+fc1: LinearFc1Builder = te.column_parallel_linear().linear_fc1
+"""
+
+WRONG = """
+from generated.megatron_core.backends import TypedTESpecProvider
+from generated.megatron_core.mlp import LinearFc1Builder, mlp_submodules
+
+backend = TypedTESpecProvider()
+annotated: LinearFc1Builder = backend.row_parallel_linear().linear_proj
+in_slot = mlp_submodules(
+    linear_fc1=backend.row_parallel_linear().linear_proj,
+    linear_fc2=backend.row_parallel_linear().linear_fc2,
+)
+"""
+
+
+def test_pyright_accepts_each_provider_as_the_protocol_and_rejects_a_role_field_of_another_builder(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "good.py").write_text(GOOD)
+    (tmp_path / "wrong.py").write_text(WRONG)
+    errors, _ = run_pyright(tmp_path)
+    assert not [e for e in errors if e.file.endswith("good.py")], errors
+    wrong = [e for e in errors if e.file.endswith("wrong.py")]
+    lines = {e.line for e in wrong}
+    assert lines == {6, 8}, wrong
+    assert all('"LinearFc1Builder"' in e.message for e in wrong), wrong
+    assert all("LinearProjBuilder" in e.message for e in wrong), wrong
