@@ -182,6 +182,9 @@ class ProviderChecker(ContractChecker):
             return SlotContext(method.name, (returned.builder,), returned.optional, False)
         return None
 
+    def is_provider_class(self, name: str) -> bool:
+        return self.providers is not None and any(c.name == name for c in self.providers[0].classes)
+
     def is_provider_function(self, name: str) -> bool:
         return self.providers is not None and name == self.providers[0].function
 

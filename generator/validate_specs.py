@@ -162,7 +162,14 @@ class SpecChecker(ProviderChecker):
 
     def _check_call(self, scope: _Scope, value: CallValue) -> Iterator[DescriptionError]:
         factory = self.factories.get(value.target)
-        if self.is_provider_function(value.target):
+        if self.is_provider_class(value.target):
+            if value.arguments:
+                yield error(
+                    value.location,
+                    f"{value.target} takes no arguments",
+                    "construct the typed provider without arguments",
+                )
+        elif self.is_provider_function(value.target):
             given = frozenset(name for name, _ in value.arguments)
             if given != self.provider_function_parameters():
                 yield error(
@@ -173,7 +180,7 @@ class SpecChecker(ProviderChecker):
         elif factory is None and value.target not in naming.SUPPORT_FUNCTIONS:
             yield error(
                 value.location,
-                f"{value.target!r} is neither a spec factory nor a run-time helper",
+                f"{value.target!r} is neither a spec factory nor a run-time helper (nor a typed provider)",
                 f"call one of {sorted(self.factories)} or {sorted(naming.SUPPORT_FUNCTIONS)}",
             )
             return

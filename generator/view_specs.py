@@ -176,7 +176,7 @@ class SpecViews(ViewContext):
         if target in naming.SUPPORT_FUNCTIONS:
             return self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", target)
         providers = self.catalog.providers
-        if providers is not None and target == providers[0].function:
+        if providers is not None and target in providers[0].generated_names:
             return self._generated(target, providers[1])
         owner = next(d for d in self.catalog.descriptions if any(s.name == target for s in d.specs))
         return self._generated(target, owner)

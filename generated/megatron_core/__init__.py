@@ -19,7 +19,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 3d0673d2e1f8d53cfe646c4d1fe6d429
+# Input hash: 5630256b114077c43716d3cc4c6cd552
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -139,7 +139,7 @@ from .gpt_specs import (
     get_gpt_mtp_block_spec_for_backend,
     get_mlp_module_spec,
     get_mlp_module_spec_for_backend,
-    get_mtp_block_spec_for_kind,
+    get_mtp_block_spec_for_provider,
     get_te_dense_mlp_module_spec,
 )
 from .layer_norm import (
@@ -435,7 +435,7 @@ __all__ = [
     "get_mlp_module_spec_for_backend",
     "get_moe_module_spec",
     "get_moe_module_spec_for_backend",
-    "get_mtp_block_spec_for_kind",
+    "get_mtp_block_spec_for_provider",
     "get_te_dense_mlp_module_spec",
     "get_te_moe_module_spec",
     "get_transformer_block_with_experimental_attention_variant_spec",
