@@ -40,18 +40,18 @@ OURS: dict[str, type[backends.TypedSpecProvider]] = {
     "te": backends.TypedTESpecProvider,
     "inference": backends.TypedInferenceSpecProvider,
 }
-ROLE_METHODS = (
-    "column_parallel_linear",
-    "row_parallel_linear",
-    "column_parallel_layer_norm_linear",
-    "linear",
-    "core_attention",
-)
-BUILDER_METHODS: dict[str, list[dict[str, bool]]] = {
+ROLE_METHODS: dict[str, list[dict[str, bool]]] = {
+    "column_parallel_linear": [{}],
+    "row_parallel_linear": [{}],
+    "column_parallel_layer_norm_linear": [{}],
+    "linear": [{}],
+    "core_attention": [{}],
     "layer_norm": [
         dict(zip(("rms_norm", "for_qk", "has_residual"), values))
         for values in itertools.product((False, True), repeat=3)
     ],
+}
+BUILDER_METHODS: dict[str, list[dict[str, bool]]] = {
     "grouped_mlp_modules": [{"moe_use_grouped_gemm": False}, {"moe_use_grouped_gemm": True}],
     "activation_func": [{}],
     "fuse_layernorm_and_linear": [{}],
@@ -63,18 +63,24 @@ def _equal(upstream: object, ours: object) -> None:
     assert not differences, "\n".join(differences)
 
 
-@pytest.mark.parametrize("method", ROLE_METHODS)
+@pytest.mark.parametrize(
+    ("method", "arguments"),
+    [(method, arguments) for method, cases in ROLE_METHODS.items() for arguments in cases],
+    ids=lambda value: str(value),
+)
 @pytest.mark.parametrize("kind", list(UPSTREAM))
-def test_every_role_field_is_what_upstreams_provider_gives(kind: str, method: str) -> None:
+def test_every_role_field_is_what_upstreams_provider_gives(
+    kind: str, method: str, arguments: dict[str, bool]
+) -> None:
     with environment(kind != "local"):
-        ours = getattr(OURS[kind](), method)()
+        ours = getattr(OURS[kind](), method)(**arguments)
         if kind == "local" and method == "linear":
             # Upstream's LocalSpecProvider has no linear(); ours says "none" like
             # column_parallel_layer_norm_linear() does.
             assert not hasattr(LocalSpecProvider(), "linear")
             assert ours is None
             return
-        upstream = getattr(UPSTREAM[kind](), method)()
+        upstream = getattr(UPSTREAM[kind](), method)(**arguments)
         if upstream is None:
             assert ours is None
             return
@@ -114,8 +120,9 @@ def test_te_qk_layer_norm_before_te_1_9_is_apex_fused_layer_norm_as_upstream(
         monkeypatch.setattr(spec_values.utils, "is_te_min_version", lambda version: False)
         upstream = TESpecProvider().layer_norm(for_qk=True)
         ours = backends.TypedTESpecProvider().layer_norm(for_qk=True)
-        _equal(upstream, ours)
-        assert "FusedLayerNorm" in repr(normalize(ours))
+        for field in dataclasses.fields(ours):
+            _equal(upstream, getattr(ours, field.name))
+            assert "FusedLayerNorm" in repr(normalize(getattr(ours, field.name)))
 
 
 @pytest.mark.parametrize("kind", list(UPSTREAM))

@@ -19,7 +19,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 5630256b114077c43716d3cc4c6cd552
+# Input hash: 1264cd27915974e1152cfafbbd217ef0
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -54,6 +54,9 @@ from .backends import (
     ColumnParallelLayerNormLinears,
     ColumnParallelLinears,
     CoreAttentions,
+    LayerNormSpecFromTENormWithResidual,
+    LayerNormSpecFromWrappedTorchNorm,
+    LayerNorms,
     LinearQkvFromInferenceColumnParallelLinear,
     LinearQkvFromTEColumnParallelLinear,
     Linears,
@@ -322,6 +325,9 @@ __all__ = [
     "LayerNormSpecFromFusedLayerNorm",
     "LayerNormSpecFromModelOptNorm",
     "LayerNormSpecFromTENorm",
+    "LayerNormSpecFromTENormWithResidual",
+    "LayerNormSpecFromWrappedTorchNorm",
+    "LayerNorms",
     "LinearDownProjBuilder",
     "LinearFc1Builder",
     "LinearFc1FromColumnParallelLinear",

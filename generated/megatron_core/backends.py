@@ -9,7 +9,7 @@
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
-# Input hash: 94ae3fc082334679856b15503e6b4d48
+# Input hash: f63b9e2b9baf050d3a355d32484d80f9
 """Typed backend providers: upstream's BackendSpecProvider methods
 (megatron.core.models.backends, TESpecProvider) returning the slots' Builders. A method that
 fills several slots with different Builders returns a role record with one field per slot
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
 
+from megatron.core.extensions import transformer_engine_spec_provider
 from megatron.core.extensions.transformer_engine import HAVE_TE, TEColumnParallelLinear
 from megatron.core.extensions.transformer_engine_spec_provider import TESpecProvider
 from megatron.core.models.backends import (
@@ -31,6 +32,8 @@ from megatron.core.models.backends import (
     LocalSpecProvider,
 )
 from megatron.core.tensor_parallel.inference_layers import InferenceColumnParallelLinear
+from megatron.core.transformer.spec_utils import ModuleSpec
+from megatron.core.transformer.torch_norm import WrappedTorchNorm
 from megatron.core.transformer.transformer_config import TransformerConfig
 from torch import Tensor
 from torch.distributed import ProcessGroup
@@ -60,6 +63,9 @@ from .gated_delta_net import (
     InProjBuilder,
     InProjFromInferenceLayerNormColumnParallelLinear,
     InProjFromTELayerNormColumnParallelLinear,
+    LayerNormSpecBuilder,
+    LayerNormSpecFromFusedLayerNorm,
+    LayerNormSpecFromTENorm,
     OutProjBuilder,
     OutProjFromInferenceRowParallelLinear,
     OutProjFromRowParallelLinear,
@@ -70,6 +76,7 @@ from .layer_norm import (
     LayerNormFromFusedLayerNorm,
     LayerNormFromTENorm,
     LayerNormFromWrappedTorchNorm,
+    LayerNormInterface,
 )
 from .mlp import (
     LinearFc1Builder,
@@ -118,6 +125,9 @@ __all__ = [
     "ColumnParallelLayerNormLinears",
     "ColumnParallelLinears",
     "CoreAttentions",
+    "LayerNormSpecFromTENormWithResidual",
+    "LayerNormSpecFromWrappedTorchNorm",
+    "LayerNorms",
     "LinearQkvFromInferenceColumnParallelLinear",
     "LinearQkvFromTEColumnParallelLinear",
     "Linears",
@@ -128,6 +138,12 @@ __all__ = [
     "TypedTESpecProvider",
     "typed_provider",
 ]
+
+
+# upstream's own spec uses the private _TENormWithResidual: import it once, here.
+_TENormWithResidual = (
+    transformer_engine_spec_provider._TENormWithResidual  # pyright: ignore[reportPrivateUsage]
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,6 +232,51 @@ class LinearQkvFromInferenceColumnParallelLinear:
             tp_group=tp_group,
             name=name,
         )
+
+
+class LayerNormSpecFromWrappedTorchNorm(ModuleSpec):
+    """LayerNormSpecBuilder that builds WrappedTorchNorm: torch LayerNorm or RMSNorm by
+    config.normalization: what LocalSpecProvider.layer_norm() gives (without Apex) where
+    upstream's GatedDeltaNet and DSA specs put the backend's layer norm.
+
+    Slots: DSAIndexerSubmodules.k_norm, GatedDeltaNetSubmodules.out_norm. The parent builds it
+    with build_module(spec, ...).
+    """
+
+    def __init__(self) -> None:
+        # ModuleSpec.__init__ annotates params as a bare dict, partially unknown to pyright.
+        super().__init__(  # pyright: ignore[reportUnknownMemberType]
+            module=WrappedTorchNorm,
+        )
+
+    def __call__(
+        self, *, config: TransformerConfig, hidden_size: int, eps: float
+    ) -> LayerNormInterface:
+        return WrappedTorchNorm(config=config, hidden_size=hidden_size, eps=eps)
+
+
+class LayerNormSpecFromTENormWithResidual(ModuleSpec):
+    """LayerNormSpecBuilder that builds _TENormWithResidual: TENorm with has_residual=True: what
+    TESpecProvider.layer_norm(has_residual=True) gives (upstream's private class adapter).
+
+    Slots: DSAIndexerSubmodules.k_norm, GatedDeltaNetSubmodules.out_norm. The parent builds it
+    with build_module(spec, ...).
+    """
+
+    def __init__(self) -> None:
+        # ModuleSpec.__init__ annotates params as a bare dict, partially unknown to pyright.
+        super().__init__(  # pyright: ignore[reportUnknownMemberType]
+            module=_TENormWithResidual,
+        )
+
+    def __call__(
+        self, *, config: TransformerConfig, hidden_size: int, eps: float
+    ) -> LayerNormInterface:
+        if not HAVE_TE:
+            raise ModuleNotFoundError(
+                "_TENormWithResidual needs transformer_engine, which is not installed"
+            )
+        return _TENormWithResidual(config=config, hidden_size=hidden_size, eps=eps)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -313,6 +374,48 @@ class Linears:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LayerNorms:
+    """The backend's layer norm (upstream's BackendSpecProvider.layer_norm(rms_norm, for_qk,
+    has_residual)), as each slot upstream's factories fill with it:
+    `backend.layer_norm(for_qk=True).q_layernorm`. GatedDeltaNet's out_norm and the DSA
+    indexer's k_norm are built with build_module (LayerNormSpecBuilder), the others called
+    directly (LayerNormBuilder). Not a field: AbsorbedMLASelfAttention's q_layernorm and
+    kv_layernorm (AbsorbedLayerNormBuilder, which no local norm implements; the generated DSA
+    spec is refused).
+    """
+
+    input_layernorm: LayerNormBuilder
+    """LayerNormBuilder for TransformerLayerSubmodules.input_layernorm."""
+
+    pre_mlp_layernorm: LayerNormBuilder
+    """LayerNormBuilder for TransformerLayerSubmodules.pre_mlp_layernorm."""
+
+    q_layernorm: LayerNormBuilder
+    """LayerNormBuilder for SelfAttentionSubmodules.q_layernorm, MLASelfAttentionSubmodules.q_layernorm."""
+
+    k_layernorm: LayerNormBuilder
+    """LayerNormBuilder for SelfAttentionSubmodules.k_layernorm."""
+
+    kv_layernorm: LayerNormBuilder
+    """LayerNormBuilder for MLASelfAttentionSubmodules.kv_layernorm."""
+
+    layer_norm: LayerNormBuilder
+    """LayerNormBuilder for TransformerBlockSubmodules.layer_norm, MultiTokenPredictionLayerSubmodules.layer_norm."""
+
+    enorm: LayerNormBuilder
+    """LayerNormBuilder for MultiTokenPredictionLayerSubmodules.enorm."""
+
+    hnorm: LayerNormBuilder
+    """LayerNormBuilder for MultiTokenPredictionLayerSubmodules.hnorm."""
+
+    out_norm: LayerNormSpecBuilder
+    """LayerNormSpecBuilder for GatedDeltaNetSubmodules.out_norm."""
+
+    k_norm: LayerNormSpecBuilder
+    """LayerNormSpecBuilder for DSAIndexerSubmodules.k_norm."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CoreAttentions:
     """The backend's core attention (upstream's BackendSpecProvider.core_attention()), as each
     slot upstream's factories fill with it. Not a field (yet): MLASelfAttention's
@@ -327,7 +430,7 @@ class CoreAttentions:
 class TypedSpecProvider(Protocol):
     """A backend provider whose methods return the slots' Builders: upstream's
     BackendSpecProvider methods and parameters, typed. Methods that fill several slots return
-    a role record with one Builder-typed field per slot; layer_norm, grouped_mlp_modules and
+    a role record with one Builder-typed field per slot; grouped_mlp_modules and
     activation_func return the Builder. Unlike upstream's LocalSpecProvider, every provider
     has linear() (None where the backend has none, as column_parallel_layer_norm_linear()).
     """
@@ -360,7 +463,7 @@ class TypedSpecProvider(Protocol):
 
     def layer_norm(
         self, rms_norm: bool = False, for_qk: bool = False, has_residual: bool = False
-    ) -> LayerNormBuilder:
+    ) -> LayerNorms:
         """The backend's layer norm (LayerNorm or RMSNorm as the config says)."""
         ...
 
@@ -419,12 +522,23 @@ class TypedLocalSpecProvider:
 
     def layer_norm(
         self, rms_norm: bool = False, for_qk: bool = False, has_residual: bool = False
-    ) -> LayerNormBuilder:
+    ) -> LayerNorms:
         """WrappedTorchNorm (LayerNorm or RMSNorm by config.normalization), whatever the arguments:
         upstream's LocalSpecProvider returns its module-level LNImpl, which is WrappedTorchNorm
         without Apex (megatron-core 0.19.2's pinned environment; with rms_norm it rebinds LNImpl
         to WrappedTorchNorm), and ignores has_residual."""
-        return LayerNormFromWrappedTorchNorm()
+        return LayerNorms(
+            input_layernorm=LayerNormFromWrappedTorchNorm(),
+            pre_mlp_layernorm=LayerNormFromWrappedTorchNorm(),
+            q_layernorm=LayerNormFromWrappedTorchNorm(),
+            k_layernorm=LayerNormFromWrappedTorchNorm(),
+            kv_layernorm=LayerNormFromWrappedTorchNorm(),
+            layer_norm=LayerNormFromWrappedTorchNorm(),
+            enorm=LayerNormFromWrappedTorchNorm(),
+            hnorm=LayerNormFromWrappedTorchNorm(),
+            out_norm=LayerNormSpecFromWrappedTorchNorm(),
+            k_norm=LayerNormSpecFromWrappedTorchNorm(),
+        )
 
     def core_attention(self) -> CoreAttentions:
         """The backend's core attention, per slot it fills."""
@@ -500,14 +614,44 @@ class TypedTESpecProvider:
 
     def layer_norm(
         self, rms_norm: bool = False, for_qk: bool = False, has_residual: bool = False
-    ) -> LayerNormBuilder:
+    ) -> LayerNorms:
         """TENorm, residual-fused with has_residual (upstream's _TENormWithResidual); for Q/K norms
         before Transformer Engine 1.9 Apex's FusedLayerNorm (TENorm harms convergence there), as
         upstream."""
         return (
-            LayerNormFromFusedLayerNorm()
+            LayerNorms(
+                input_layernorm=LayerNormFromFusedLayerNorm(),
+                pre_mlp_layernorm=LayerNormFromFusedLayerNorm(),
+                q_layernorm=LayerNormFromFusedLayerNorm(),
+                k_layernorm=LayerNormFromFusedLayerNorm(),
+                kv_layernorm=LayerNormFromFusedLayerNorm(),
+                layer_norm=LayerNormFromFusedLayerNorm(),
+                enorm=LayerNormFromFusedLayerNorm(),
+                hnorm=LayerNormFromFusedLayerNorm(),
+                out_norm=LayerNormSpecFromFusedLayerNorm(),
+                k_norm=LayerNormSpecFromFusedLayerNorm(),
+            )
             if for_qk and (not te_at_least("1.9.0"))
-            else LayerNormFromTENorm(has_residual=has_residual)
+            else LayerNorms(
+                input_layernorm=LayerNormFromTENorm(has_residual=has_residual),
+                pre_mlp_layernorm=LayerNormFromTENorm(has_residual=has_residual),
+                q_layernorm=LayerNormFromTENorm(has_residual=has_residual),
+                k_layernorm=LayerNormFromTENorm(has_residual=has_residual),
+                kv_layernorm=LayerNormFromTENorm(has_residual=has_residual),
+                layer_norm=LayerNormFromTENorm(has_residual=has_residual),
+                enorm=LayerNormFromTENorm(has_residual=has_residual),
+                hnorm=LayerNormFromTENorm(has_residual=has_residual),
+                out_norm=(
+                    LayerNormSpecFromTENormWithResidual()
+                    if has_residual
+                    else LayerNormSpecFromTENorm()
+                ),
+                k_norm=(
+                    LayerNormSpecFromTENormWithResidual()
+                    if has_residual
+                    else LayerNormSpecFromTENorm()
+                ),
+            )
         )
 
     def core_attention(self) -> CoreAttentions:
@@ -612,13 +756,35 @@ class TypedInferenceSpecProvider:
 
     def layer_norm(
         self, rms_norm: bool = False, for_qk: bool = False, has_residual: bool = False
-    ) -> LayerNormBuilder:
+    ) -> LayerNorms:
         """TENorm (has_residual is ignored, as upstream's InferenceSpecProvider does); for Q/K norms
         before Transformer Engine 1.9 Apex's FusedLayerNorm, as upstream."""
         return (
-            LayerNormFromFusedLayerNorm()
+            LayerNorms(
+                input_layernorm=LayerNormFromFusedLayerNorm(),
+                pre_mlp_layernorm=LayerNormFromFusedLayerNorm(),
+                q_layernorm=LayerNormFromFusedLayerNorm(),
+                k_layernorm=LayerNormFromFusedLayerNorm(),
+                kv_layernorm=LayerNormFromFusedLayerNorm(),
+                layer_norm=LayerNormFromFusedLayerNorm(),
+                enorm=LayerNormFromFusedLayerNorm(),
+                hnorm=LayerNormFromFusedLayerNorm(),
+                out_norm=LayerNormSpecFromFusedLayerNorm(),
+                k_norm=LayerNormSpecFromFusedLayerNorm(),
+            )
             if for_qk and (not te_at_least("1.9.0"))
-            else LayerNormFromTENorm()
+            else LayerNorms(
+                input_layernorm=LayerNormFromTENorm(),
+                pre_mlp_layernorm=LayerNormFromTENorm(),
+                q_layernorm=LayerNormFromTENorm(),
+                k_layernorm=LayerNormFromTENorm(),
+                kv_layernorm=LayerNormFromTENorm(),
+                layer_norm=LayerNormFromTENorm(),
+                enorm=LayerNormFromTENorm(),
+                hnorm=LayerNormFromTENorm(),
+                out_norm=LayerNormSpecFromTENorm(),
+                k_norm=LayerNormSpecFromTENorm(),
+            )
         )
 
     def core_attention(self) -> CoreAttentions:

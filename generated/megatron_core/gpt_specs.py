@@ -11,7 +11,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 6f0490d5c0febe0464e3ccff518179e8
+# Input hash: 13097606ee470f58189ccff2bb129322
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
@@ -996,7 +996,7 @@ def get_mtp_block_spec_for_provider(
         vp_stage: Virtual pipeline stage.
         pp_rank: Pipeline rank.
     """
-    layer_norm = provider.layer_norm()
+    norms = provider.layer_norm()
     decoder_layer = mtp_decoder_layer(spec=spec, config=config, vp_stage=vp_stage, pp_rank=pp_rank)
     layers = (
         []
@@ -1004,11 +1004,11 @@ def get_mtp_block_spec_for_provider(
         else mtp_stage_layers(
             layer=MtpLayerFromMultiTokenPredictionLayer(
                 submodules=multi_token_prediction_layer_submodules(
-                    enorm=layer_norm,
-                    hnorm=layer_norm,
+                    enorm=norms.enorm,
+                    hnorm=norms.hnorm,
                     eh_proj=provider.column_parallel_linear().eh_proj,
                     mtp_model_layer=MtpModelLayerFromTransformerLayer(submodules=decoder_layer),
-                    layer_norm=layer_norm,
+                    layer_norm=norms.layer_norm,
                 )
             ),
             config=config,
