@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 import warnings
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -184,3 +185,46 @@ def test_pyright_accepts_each_provider_as_the_protocol_and_rejects_a_role_field_
     assert lines == {6, 8}, wrong
     assert all('"LinearFc1Builder"' in e.message for e in wrong), wrong
     assert all("LinearProjBuilder" in e.message for e in wrong), wrong
+
+
+def test_factories_take_a_typed_provider_of_ones_own_as_they_take_upstreams() -> None:
+    """A TypedSpecProvider passed where a factory takes `backend` gives the spec upstream builds
+    from the corresponding upstream provider."""
+    from megatron.core.models.gpt import (
+        experimental_attention_variant_module_specs as upstream_experimental,
+    )
+    from megatron.core.models.gpt import gpt_layer_specs as upstream_gpt
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    from generated.megatron_core import experimental_attention_variant_module_specs as ours
+    from generated.megatron_core import gpt_specs
+
+    class Mine:  # structurally a TypedSpecProvider, unrelated to upstream's classes
+        def __getattr__(self, name: str) -> object:
+            return getattr(backends.TypedInferenceSpecProvider(), name)
+
+    config = TransformerConfig(
+        num_layers=4,
+        hidden_size=64,
+        num_attention_heads=4,
+        transformer_impl="transformer_engine",
+        experimental_attention_variant="gated_delta_net",
+        linear_attention_freq=2,
+        num_moe_experts=4,
+        moe_layer_freq=2,
+    )
+    with environment(True), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mine = cast(backends.TypedSpecProvider, Mine())  # __getattr__: structural at run time
+        _equal(
+            upstream_gpt.get_mlp_module_spec_for_backend(InferenceSpecProvider(), num_experts=4),
+            gpt_specs.get_mlp_module_spec_for_backend(mine, num_experts=4),
+        )
+        _equal(
+            upstream_experimental.get_transformer_layer_with_experimental_attention_variant_spec(
+                config, backend=InferenceSpecProvider()
+            ),
+            ours.get_transformer_layer_with_experimental_attention_variant_spec(
+                config, backend=mine
+            ),
+        )

@@ -19,7 +19,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 1264cd27915974e1152cfafbbd217ef0
+# Input hash: e77a0cce7fa83cb2bbaf2ce629372170
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
