@@ -12,7 +12,8 @@ import dataclasses
 import itertools
 import warnings
 from pathlib import Path
-from typing import cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 
@@ -228,3 +229,92 @@ def test_factories_take_a_typed_provider_of_ones_own_as_they_take_upstreams() ->
                 config, backend=mine
             ),
         )
+
+
+# ---- validation of roles and providers (the description format) ----------------------------
+
+
+def _validation_errors(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> list[str]:
+    import json
+    import shutil
+
+    from generator.errors import DescriptionErrors
+    from generator.pipeline import generate_files
+
+    root = Path(__file__).resolve().parent.parent
+    schemas = tmp_path / "schemas"
+    shutil.copytree(root / "schemas", schemas)
+    path = schemas / "megatron_core" / "backends.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, indent=2))
+    with pytest.raises(DescriptionErrors) as raised:
+        generate_files(schemas, tmp_path)
+    return [f"{e.pointer}: {e.message}" for e in raised.value.errors]
+
+
+def _role(data: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in data["roles"] if r["name"] == name)
+
+
+def _methods(data: dict[str, Any], provider: str) -> dict[str, Any]:
+    return next(c for c in data["provider"]["classes"] if c["name"] == provider)["methods"]
+
+
+def test_a_role_field_must_name_slots_its_builder_fills(tmp_path: Path) -> None:
+    def wrong_slots(data: dict[str, Any]) -> None:
+        fields = _role(data, "RowParallelLinears")["fields"]
+        fields[0]["slots"] = ["MLPSubmodules.linear_fc1", "MLPSubmodules.no_such_slot"]
+
+    errors = _validation_errors(tmp_path, wrong_slots)
+    assert any(
+        "slot 'MLPSubmodules.linear_fc1' is not built with LinearFc2Builder" in e for e in errors
+    )
+    assert any(
+        "'MLPSubmodules.no_such_slot' is not a slot of a described parent" in e for e in errors
+    )
+
+
+def test_a_provider_method_body_must_fill_each_role_field_with_an_adapter_of_its_builder(
+    tmp_path: Path,
+) -> None:
+    def wrong_body(data: dict[str, Any]) -> None:
+        fields = _methods(data, "TypedTESpecProvider")["row_parallel_linear"]["body"]["fields"]
+        fields["linear_fc2"] = {"adapter": "LinearFc1FromTEColumnParallelLinear"}
+        del fields["out_proj"]
+
+    errors = _validation_errors(tmp_path, wrong_body)
+    assert any(
+        "'LinearFc1FromTEColumnParallelLinear' is not an adapter of LinearFc2Builder" in e
+        for e in errors
+    ), errors
+    assert any("RowParallelLinears needs field 'out_proj'" in e for e in errors), errors
+
+
+def test_each_provider_implements_exactly_the_protocols_methods(tmp_path: Path) -> None:
+    def missing_method(data: dict[str, Any]) -> None:
+        methods = _methods(data, "TypedLocalSpecProvider")
+        methods["extra"] = methods.pop("core_attention")
+
+    errors = _validation_errors(tmp_path, missing_method)
+    assert any("TypedLocalSpecProvider lacks 'core_attention'" in e for e in errors), errors
+    assert any("'extra' is not a method of TypedSpecProvider" in e for e in errors), errors
+
+
+def test_a_provided_value_must_name_a_field_of_the_slots_builder(tmp_path: Path) -> None:
+    def wrong_field(data: dict[str, Any]) -> None:
+        body = _methods(data, "TypedTESpecProvider")["grouped_mlp_modules"]["body"]
+        sequential = body["else"]["then"]["submodules"]["slots"]
+        sequential["linear_fc1"] = {
+            "provided": "row_parallel_linear",
+            "by": "self",
+            "field": "linear_fc2",
+        }
+        sequential["linear_fc2"] = {"provided": "row_parallel_linear", "by": "self", "field": "x"}
+
+    errors = _validation_errors(tmp_path, wrong_field)
+    assert any(
+        "row_parallel_linear().linear_fc2 is not a LinearFc1Builder (slot 'linear_fc1')" in e
+        for e in errors
+    ), errors
+    assert any("row_parallel_linear() gives no field 'x'" in e for e in errors), errors

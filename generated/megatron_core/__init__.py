@@ -19,7 +19,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: e77a0cce7fa83cb2bbaf2ce629372170
+# Input hash: ac50995197d4bc8604e665fb218deebf
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (

@@ -3,7 +3,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: 06b3ccebe9489352d21d53f79d5c974b
+# Input hash: f28567cc52bfc228bd2cf8a9920ec9d6
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla).
 """

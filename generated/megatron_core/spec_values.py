@@ -19,7 +19,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: e77a0cce7fa83cb2bbaf2ce629372170
+# Input hash: ac50995197d4bc8604e665fb218deebf
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
@@ -33,12 +33,10 @@ factories compute exactly what upstream's do.
 
 import types
 from collections.abc import Sequence
-from typing import Literal, NoReturn, TypeVar, cast
+from typing import NoReturn, TypeVar, cast
 
 from megatron.core import utils
 from megatron.core.extensions import transformer_engine
-from megatron.core.extensions.transformer_engine_spec_provider import TESpecProvider
-from megatron.core.models.backends import InferenceSpecProvider, LocalSpecProvider
 from megatron.core.models.gpt import experimental_attention_variant_module_specs as experimental
 from megatron.core.transformer.enums import LayerType
 from megatron.core.transformer.multi_token_prediction import (
@@ -61,7 +59,6 @@ from megatron.core.typed_torch import not_none
 
 __all__ = [
     "attention_mlp_pairs",
-    "backend_kind",
     "experimental_attention_pattern",
     "experimental_mlp_pattern",
     "experimental_stage_layers",
@@ -320,21 +317,3 @@ def mla_down_proj_fusion(config: TransformerConfig) -> bool:
     upstream's block factories read it."""
     fusion: object = getattr(config, "mla_down_proj_fusion", False)
     return bool(fusion)
-
-
-def backend_kind(backend: object) -> Literal["local", "te", "inference"]:
-    """Which of upstream's backend providers `backend` is. The generated `*_for_backend`
-    factories know what each one returns; any other provider (Kitchen, a subclass that may
-    override a method) is refused rather than guessed."""
-    kinds: dict[type, Literal["local", "te", "inference"]] = {
-        LocalSpecProvider: "local",
-        TESpecProvider: "te",
-        InferenceSpecProvider: "inference",
-    }
-    kind = kinds.get(type(backend))
-    if kind is None:
-        raise NotImplementedError(
-            f"backend {type(backend).__name__}: the generated specs know LocalSpecProvider, "
-            "TESpecProvider and InferenceSpecProvider only"
-        )
-    return kind
