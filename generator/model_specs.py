@@ -1,6 +1,7 @@
 """Stage 2 (specs): the spec values factories are made of, the factories, and the typed
 backend providers (roles, the provider Protocol and its implementations), as described."""
 
+import ast
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -229,6 +230,24 @@ class ProviderMethod:
     parameters: tuple[Parameter, ...]
     returns: str
     location: Location
+
+    @property
+    def returned(self) -> tuple[str | None, bool]:
+        """(X, may it be None) for a return written `X` or `X | None` with X a plain name;
+        (None, ...) for any other type."""
+        try:
+            node = ast.parse(self.returns, mode="eval").body
+        except SyntaxError:
+            return None, False
+        optional = False
+        if (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.BitOr)
+            and isinstance(node.right, ast.Constant)
+            and node.right.value is None
+        ):
+            node, optional = node.left, True
+        return (node.id if isinstance(node, ast.Name) else None), optional
 
 
 @dataclass(frozen=True)

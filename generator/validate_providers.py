@@ -6,7 +6,6 @@ the field's Builder. A provider Protocol method returns a Builder, a role (eithe
 checked in, as a factory body's values are checked where they fill a slot.
 """
 
-import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -158,16 +157,7 @@ class ProviderChecker(ContractChecker):
 
     def method_return(self, method: ProviderMethod) -> MethodReturn:
         """Reads `X` or `X | None` where X is a role or a Builder."""
-        node = ast.parse(method.returns, mode="eval").body
-        optional = False
-        if (
-            isinstance(node, ast.BinOp)
-            and isinstance(node.op, ast.BitOr)
-            and isinstance(node.right, ast.Constant)
-            and node.right.value is None
-        ):
-            node, optional = node.left, True
-        name = node.id if isinstance(node, ast.Name) else None
+        name, optional = method.returned
         if name is not None and name in self.roles:
             return MethodReturn(self.roles[name][0], None, optional)
         if name is not None and name in self.builders:

@@ -4,7 +4,7 @@ implementations and the function that maps upstream's providers to them."""
 from dataclasses import dataclass
 
 from generator.model import ProviderClass, Role
-from generator.view_context import LINE_LENGTH, docstring_lines, wrapped_lines
+from generator.view_context import docstring_lines
 from generator.view_specs import FactoryView, SpecViews
 
 BACKEND_SPEC_PROVIDER = "megatron.core.models.backends.BackendSpecProvider"
@@ -14,7 +14,7 @@ BACKEND_SPEC_PROVIDER = "megatron.core.models.backends.BackendSpecProvider"
 class RoleFieldView:
     name: str
     annotation: str
-    doc: str  # one line (the template prints it as the field's docstring)
+    doc: tuple[str, ...]  # docstring lines
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,7 @@ class ProviderViews(SpecViews):
             RoleFieldView(
                 name=field.name,
                 annotation=self._name(field.builder),
-                doc=" ".join(
-                    wrapped_lines(f"{field.builder} for {', '.join(field.slots)}.", LINE_LENGTH * 4)
-                ),
+                doc=docstring_lines(f"{field.builder} for {', '.join(field.slots)}.", indent=4),
             )
             for field in role.fields
         )

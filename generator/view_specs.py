@@ -223,6 +223,6 @@ class SpecViews(ViewContext):
         method = (
             next(m for m in providers[0].methods if m.name == value.method) if providers else None
         )
-        if method is not None and method.returns.replace(" ", "").endswith("|None"):
+        if method is not None and method.returned[1]:
             call = f"{self.imports.name(f'{PACKAGE}.{SUPPORT_MODULE}', 'not_none')}({call})"
         return f"{call}.{value.field}"

@@ -19,7 +19,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: ac50995197d4bc8604e665fb218deebf
+# Input hash: d5937dc3fb2dc522c144d2d570d68d4c
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (

@@ -3,7 +3,7 @@
 #   schemas/megatron_core/attention.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
-# Input hash: f28567cc52bfc228bd2cf8a9920ec9d6
+# Input hash: 958476550959bf1e6c6a599137278074
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla).
 """

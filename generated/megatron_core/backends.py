@@ -9,7 +9,7 @@
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
-# Input hash: d0161e668a2d44c006d01271bb968cf4
+# Input hash: 684d99b82c5cd764cd6756a8bd8c46a0
 """Typed backend providers: upstream's BackendSpecProvider methods
 (megatron.core.models.backends, TESpecProvider) returning the slots' Builders. A method that
 fills several slots with different Builders returns a role record with one field per slot
@@ -296,13 +296,19 @@ class ColumnParallelLinears:
     """LinearQkvBuilder for SelfAttentionSubmodules.linear_qkv."""
 
     linear_q_proj: LinearQProjBuilder
-    """LinearQProjBuilder for MLASelfAttentionSubmodules.linear_q_proj, AbsorbedMLASelfAttentionSubmodules.linear_q_proj."""
+    """LinearQProjBuilder for MLASelfAttentionSubmodules.linear_q_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_proj.
+    """
 
     linear_q_up_proj: LinearUpProjBuilder
-    """LinearUpProjBuilder for MLASelfAttentionSubmodules.linear_q_up_proj, AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj."""
+    """LinearUpProjBuilder for MLASelfAttentionSubmodules.linear_q_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj.
+    """
 
     linear_kv_up_proj: LinearUpProjBuilder
-    """LinearUpProjBuilder for MLASelfAttentionSubmodules.linear_kv_up_proj, AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj."""
+    """LinearUpProjBuilder for MLASelfAttentionSubmodules.linear_kv_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj.
+    """
 
     eh_proj: EhProjBuilder
     """EhProjBuilder for MultiTokenPredictionLayerSubmodules.eh_proj."""
@@ -321,7 +327,9 @@ class RowParallelLinears:
     """LinearFc2Builder for MLPSubmodules.linear_fc2."""
 
     linear_proj: LinearProjBuilder
-    """LinearProjBuilder for SelfAttentionSubmodules.linear_proj, MLASelfAttentionSubmodules.linear_proj."""
+    """LinearProjBuilder for SelfAttentionSubmodules.linear_proj,
+    MLASelfAttentionSubmodules.linear_proj.
+    """
 
     out_proj: OutProjBuilder
     """OutProjBuilder for GatedDeltaNetSubmodules.out_proj."""
@@ -343,13 +351,19 @@ class ColumnParallelLayerNormLinears:
     """LinearQkvBuilder for SelfAttentionSubmodules.linear_qkv."""
 
     linear_q_proj: LinearQProjBuilder
-    """LinearQProjBuilder for MLASelfAttentionSubmodules.linear_q_proj, AbsorbedMLASelfAttentionSubmodules.linear_q_proj."""
+    """LinearQProjBuilder for MLASelfAttentionSubmodules.linear_q_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_proj.
+    """
 
     linear_q_up_proj: LinearUpProjBuilder
-    """LinearUpProjBuilder for MLASelfAttentionSubmodules.linear_q_up_proj, AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj."""
+    """LinearUpProjBuilder for MLASelfAttentionSubmodules.linear_q_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_q_up_proj.
+    """
 
     linear_kv_up_proj: LinearUpProjBuilder
-    """LinearUpProjBuilder for MLASelfAttentionSubmodules.linear_kv_up_proj, AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj."""
+    """LinearUpProjBuilder for MLASelfAttentionSubmodules.linear_kv_up_proj,
+    AbsorbedMLASelfAttentionSubmodules.linear_kv_up_proj.
+    """
 
     in_proj: InProjBuilder
     """InProjBuilder for GatedDeltaNetSubmodules.in_proj."""
@@ -391,7 +405,9 @@ class LayerNorms:
     """LayerNormBuilder for TransformerLayerSubmodules.pre_mlp_layernorm."""
 
     q_layernorm: LayerNormBuilder
-    """LayerNormBuilder for SelfAttentionSubmodules.q_layernorm, MLASelfAttentionSubmodules.q_layernorm."""
+    """LayerNormBuilder for SelfAttentionSubmodules.q_layernorm,
+    MLASelfAttentionSubmodules.q_layernorm.
+    """
 
     k_layernorm: LayerNormBuilder
     """LayerNormBuilder for SelfAttentionSubmodules.k_layernorm."""
@@ -400,7 +416,9 @@ class LayerNorms:
     """LayerNormBuilder for MLASelfAttentionSubmodules.kv_layernorm."""
 
     layer_norm: LayerNormBuilder
-    """LayerNormBuilder for TransformerBlockSubmodules.layer_norm, MultiTokenPredictionLayerSubmodules.layer_norm."""
+    """LayerNormBuilder for TransformerBlockSubmodules.layer_norm,
+    MultiTokenPredictionLayerSubmodules.layer_norm.
+    """
 
     enorm: LayerNormBuilder
     """LayerNormBuilder for MultiTokenPredictionLayerSubmodules.enorm."""
