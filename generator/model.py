@@ -8,34 +8,81 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from generator.errors import pointer
 from generator.load import LoadedDescription
 from generator.model_lifted import Lifted, build_lifted
+from generator.model_base import (
+    Location,
+    Locator,
+    Parameter,
+    ParameterKind,
+    build_parameters,
+)
+from generator.model_specs import (
+    AdapterValue,
+    CallValue,
+    Check,
+    CheckKind,
+    ChoiceValue,
+    ExpressionValue,
+    ListValue,
+    ModuleValue,
+    ProvidedValue,
+    ProviderClass,
+    ProviderMethod,
+    Providers,
+    Role,
+    RoleField,
+    RoleValue,
+    SpecFactory,
+    SpecValue,
+    SubmodulesValue,
+    module_values,
+    providers,
+    roles,
+    spec_factory,
+)
 
-
-@dataclass(frozen=True)
-class Location:
-    """Where an element was described."""
-
-    file: str
-    pointer: str
-
-
-class ParameterKind(Enum):
-    POSITIONAL = "positional"
-    POSITIONAL_OR_KEYWORD = "positional_or_keyword"
-    KEYWORD = "keyword"
-
-
-@dataclass(frozen=True)
-class Parameter:
-    name: str
-    kind: ParameterKind
-    type: str
-    default: str | None
-    conditionally_passed: bool
-    doc: str | None
-    location: Location
+__all__ = [
+    "AdapterValue",
+    "CallValue",
+    "Check",
+    "CheckKind",
+    "ChoiceValue",
+    "ExpressionValue",
+    "ListValue",
+    "ModuleValue",
+    "Location",
+    "Parameter",
+    "ParameterKind",
+    "ProvidedValue",
+    "ProviderClass",
+    "ProviderMethod",
+    "Providers",
+    "Role",
+    "RoleField",
+    "RoleValue",
+    "SpecFactory",
+    "SpecValue",
+    "SubmodulesValue",
+    "ArgumentMapping",
+    "Attribute",
+    "Builder",
+    "Construction",
+    "Contribution",
+    "Description",
+    "Implementation",
+    "ImplementationKind",
+    "Interface",
+    "MappingKind",
+    "Method",
+    "Parent",
+    "PlainField",
+    "Slot",
+    "SubmodulesArgument",
+    "Upstream",
+    "build_model",
+    "ordered_mappings",
+]
 
 
 @dataclass(frozen=True)
@@ -191,97 +238,6 @@ class Parent:
 
 
 @dataclass(frozen=True)
-class AdapterValue:
-    adapter: str
-    fixed: tuple[tuple[str, str], ...]
-    submodules: "SpecValue"  # None: the implementation takes none
-    location: Location
-
-
-@dataclass(frozen=True)
-class ChoiceValue:
-    condition: str
-    then: "SpecValue"
-    otherwise: "SpecValue"
-    location: Location
-
-
-@dataclass(frozen=True)
-class CallValue:
-    """A call of a generated factory or run-time helper; arguments are expressions or values."""
-
-    target: str
-    arguments: tuple[tuple[str, "str | SpecValue"], ...]
-    location: Location
-
-
-@dataclass(frozen=True)
-class ExpressionValue:
-    """A value expression over imports and the factory's parameters."""
-
-    text: str
-    location: Location
-
-
-@dataclass(frozen=True)
-class ListValue:
-    items: tuple["SpecValue", ...]
-    location: Location
-
-
-type SpecValue = (
-    AdapterValue | ChoiceValue | CallValue | ExpressionValue | ListValue | "SubmodulesValue" | None
-)
-
-
-@dataclass(frozen=True)
-class SubmodulesValue:
-    parent: str
-    slots: tuple[tuple[str, SpecValue], ...]
-    fields: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
-    location: Location
-
-
-class CheckKind(Enum):
-    ASSERTION = "AssertionError"
-    VALUE = "ValueError"
-    NOT_IMPLEMENTED = "NotImplementedError"
-    WARNING = "UserWarning"
-
-
-@dataclass(frozen=True)
-class Check:
-    """An upfront check of a factory's arguments: raise or warn when the condition holds."""
-
-    condition: str
-    kind: CheckKind
-    message: str
-    location: Location
-
-
-@dataclass(frozen=True)
-class SpecFactory:
-    name: str
-    doc: str
-    parameters: tuple[Parameter, ...]
-    returns: str
-    checks: tuple[Check, ...]
-    lets: tuple[tuple[str, SpecValue], ...]  # derived values, in order
-    body: SpecValue
-    location: Location
-
-
-@dataclass(frozen=True)
-class ModuleValue:
-    """A module-level value of an upstream name: a factory of the same file, called bare."""
-
-    name: str
-    doc: str
-    factory: str
-    location: Location
-
-
-@dataclass(frozen=True)
 class Description:
     file: str
     text: str
@@ -294,6 +250,8 @@ class Description:
     parent: Parent | None
     specs: tuple[SpecFactory, ...]
     values: tuple[ModuleValue, ...]
+    roles: tuple[Role, ...]
+    providers: Providers | None
 
     def import_map(self) -> dict[str, str]:
         return dict(self.imports)
@@ -302,7 +260,7 @@ class Description:
 def build_model(loaded: LoadedDescription) -> Description:
     """Converts one schema-valid description into the model."""
     data = loaded.data
-    at = _Locator(loaded.file)
+    at = Locator(loaded.file)
     parent = data.get("parent")
     return Description(
         file=loaded.file,
@@ -322,41 +280,13 @@ def build_model(loaded: LoadedDescription) -> Description:
             for i, item in enumerate(data.get("implementations", []))
         ),
         parent=_parent(parent, at("parent")) if parent is not None else None,
-        specs=tuple(_spec(item, at("specs", i)) for i, item in enumerate(data.get("specs", []))),
-        values=tuple(
-            ModuleValue(item["name"], item["doc"], item["factory"], at("values", i).location)
-            for i, item in enumerate(data.get("values", []))
+        specs=tuple(
+            spec_factory(item, at("specs", i)) for i, item in enumerate(data.get("specs", []))
         ),
+        values=module_values(data.get("values", []), at("values")),
+        roles=roles(data.get("roles", []), at("roles")),
+        providers=providers(data.get("provider"), at("provider")),
     )
-
-
-class _Locator:
-    def __init__(self, file: str, parts: tuple[str | int, ...] = ()) -> None:
-        self.file = file
-        self.parts = parts
-
-    def __call__(self, *more: str | int) -> "_Locator":
-        return _Locator(self.file, self.parts + more)
-
-    @property
-    def location(self) -> Location:
-        return Location(self.file, pointer(*self.parts))
-
-
-def _parameter(data: dict[str, Any], at: _Locator) -> Parameter:
-    return Parameter(
-        name=data["name"],
-        kind=ParameterKind(data["kind"]),
-        type=data["type"],
-        default=data.get("default"),
-        conditionally_passed=data.get("passed", "always") == "conditionally",
-        doc=data.get("doc"),
-        location=at.location,
-    )
-
-
-def _parameters(items: list[dict[str, Any]], at: _Locator) -> tuple[Parameter, ...]:
-    return tuple(_parameter(item, at(i)) for i, item in enumerate(items))
 
 
 def _upstream(data: dict[str, Any] | None) -> Upstream | None:
@@ -365,14 +295,14 @@ def _upstream(data: dict[str, Any] | None) -> Upstream | None:
     return Upstream(data["object"], tuple(data.get("extra_parameters", [])), data.get("reason"))
 
 
-def _interface(data: dict[str, Any], at: _Locator) -> Interface:
+def _interface(data: dict[str, Any], at: Locator) -> Interface:
     return Interface(
         name=data["name"],
         doc=data["doc"],
         methods=tuple(
             Method(
                 name=method["name"],
-                parameters=_parameters(method["parameters"], at("methods", i, "parameters")),
+                parameters=build_parameters(method["parameters"], at("methods", i, "parameters")),
                 returns=method["returns"],
                 doc=method["doc"],
                 location=at("methods", i).location,
@@ -388,7 +318,7 @@ def _interface(data: dict[str, Any], at: _Locator) -> Interface:
     )
 
 
-def _mapping(parameter: str, data: str | dict[str, Any], at: _Locator) -> ArgumentMapping:
+def _mapping(parameter: str, data: str | dict[str, Any], at: Locator) -> ArgumentMapping:
     if isinstance(data, str):
         return ArgumentMapping(parameter, MappingKind(data), (), at.location)
     if "rename" in data:
@@ -399,7 +329,7 @@ def _mapping(parameter: str, data: str | dict[str, Any], at: _Locator) -> Argume
     return ArgumentMapping(parameter, MappingKind.DERIVE, derived, at.location)
 
 
-def _implementation(data: dict[str, Any], at: _Locator) -> Implementation:
+def _implementation(data: dict[str, Any], at: Locator) -> Implementation:
     submodules = data.get("submodules")
     return Implementation(
         object=data["object"],
@@ -411,7 +341,7 @@ def _implementation(data: dict[str, Any], at: _Locator) -> Implementation:
             _mapping(name, value, at("arguments", name))
             for name, value in data["arguments"].items()
         ),
-        fixed=_parameters(data.get("fixed", []), at("fixed")),
+        fixed=build_parameters(data.get("fixed", []), at("fixed")),
         submodules=(
             SubmodulesArgument(
                 submodules["argument"], submodules["type"], submodules.get("as_spec", False)
@@ -423,12 +353,12 @@ def _implementation(data: dict[str, Any], at: _Locator) -> Implementation:
     )
 
 
-def _builder(data: dict[str, Any], at: _Locator) -> Builder:
+def _builder(data: dict[str, Any], at: Locator) -> Builder:
     return Builder(
         name=data["name"],
         doc=data["doc"],
         construction=Construction(data["construction"]),
-        parameters=_parameters(data["parameters"], at("parameters")),
+        parameters=build_parameters(data["parameters"], at("parameters")),
         returns=data["returns"],
         upstream=_upstream(data.get("upstream")),
         implementations=tuple(
@@ -439,7 +369,7 @@ def _builder(data: dict[str, Any], at: _Locator) -> Builder:
     )
 
 
-def _parent(data: dict[str, Any], at: _Locator) -> Parent:
+def _parent(data: dict[str, Any], at: Locator) -> Parent:
     return Parent(
         class_name=data["class"],
         submodules=data["submodules"],
@@ -468,76 +398,6 @@ def _parent(data: dict[str, Any], at: _Locator) -> Parent:
             )
             for i, item in enumerate(data.get("fields", []))
         ),
-        lifted=_lifted(data["lifted"], at("lifted")) if "lifted" in data else None,
-        location=at.location,
-    )
-
-
-def _lifted(data: dict[str, Any], at: _Locator) -> Lifted:
-    parameters = _parameters(data["parameters"], at("parameters"))
-    return build_lifted(data, lambda *parts: at(*parts).location, parameters)
-
-
-def _spec_value(data: dict[str, Any] | None, at: _Locator) -> SpecValue:
-    if data is None:
-        return None
-    if "parent" in data:
-        return _submodules_value(data, at)
-    if "call" in data:
-        arguments = tuple(
-            (name, value if isinstance(value, str) else _spec_value(value, at("arguments", name)))
-            for name, value in data.get("arguments", {}).items()
-        )
-        return CallValue(data["call"], arguments, at.location)
-    if "value" in data:
-        return ExpressionValue(data["value"], at.location)
-    if "list" in data:
-        return ListValue(
-            tuple(_spec_value(item, at("list", i)) for i, item in enumerate(data["list"])),
-            at.location,
-        )
-    if "if" in data:
-        return ChoiceValue(
-            data["if"],
-            _spec_value(data["then"], at("then")),
-            _spec_value(data["else"], at("else")),
-            at.location,
-        )
-    return AdapterValue(
-        adapter=data["adapter"],
-        fixed=tuple(data.get("fixed", {}).items()),
-        submodules=_spec_value(data.get("submodules"), at("submodules")),
-        location=at.location,
-    )
-
-
-def _submodules_value(data: dict[str, Any], at: _Locator) -> SubmodulesValue:
-    return SubmodulesValue(
-        parent=data["parent"],
-        slots=tuple(
-            (name, _spec_value(value, at("slots", name))) for name, value in data["slots"].items()
-        ),
-        fields=tuple(
-            (name, tuple(value.items())) for name, value in data.get("fields", {}).items()
-        ),
-        location=at.location,
-    )
-
-
-def _spec(data: dict[str, Any], at: _Locator) -> SpecFactory:
-    return SpecFactory(
-        name=data["name"],
-        doc=data["doc"],
-        parameters=_parameters(data["parameters"], at("parameters")),
-        returns=data["returns"],
-        checks=tuple(
-            Check(item["when"], CheckKind(item["raise"]), item["message"], at("checks", i).location)
-            for i, item in enumerate(data.get("checks", []))
-        ),
-        lets=tuple(
-            (name, _spec_value(value, at("let", name)))
-            for name, value in data.get("let", {}).items()
-        ),
-        body=_spec_value(data["body"], at("body")),
+        lifted=build_lifted(data["lifted"], at("lifted")) if "lifted" in data else None,
         location=at.location,
     )

@@ -6,14 +6,10 @@ and a thin subclass of the parent that stops the parent building them (`disabled
 builds them from the Submodules instead, under upstream's attribute name, in upstream's order.
 """
 
-from __future__ import annotations
-
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from generator.model import Location, Parameter
+from generator.model_base import Location, Locator, Parameter, build_parameters
 
 
 @dataclass(frozen=True)
@@ -53,15 +49,11 @@ class Lifted:
         return frozenset(p.name for p in self.parameters)
 
 
-def build_lifted(
-    data: dict[str, Any],
-    locate: Callable[..., Location],
-    parameters: tuple[Parameter, ...],
-) -> Lifted:
-    """The model of a parent's `lifted` part; `locate(*parts)` locates a part of it."""
+def build_lifted(data: dict[str, Any], at: Locator) -> Lifted:
+    """The model of a parent's `lifted` part, found at `at`."""
     return Lifted(
         doc=data["doc"],
-        parameters=parameters,
+        parameters=build_parameters(data["parameters"], at("parameters")),
         unchecked=tuple(data.get("unchecked_arguments", {}).items()),
         slots=tuple(
             LiftedSlot(
@@ -76,9 +68,9 @@ def build_lifted(
                     item["disabled_by"]["value"],
                     item["disabled_by"]["attribute"],
                 ),
-                location=locate("slots", i),
+                location=at("slots", i).location,
             )
             for i, item in enumerate(data["slots"])
         ),
-        location=locate(),
+        location=at.location,
     )

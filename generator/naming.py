@@ -12,7 +12,6 @@ SUPPORT_MODULE = "spec_values"
 SUPPORT_FUNCTIONS = frozenset(
     {
         "attention_mlp_pairs",
-        "backend_kind",
         "experimental_attention_pattern",
         "experimental_mlp_pattern",
         "experimental_stage_layers",

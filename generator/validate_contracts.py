@@ -7,6 +7,7 @@ cites file, JSON pointer and the fix.
 """
 
 from collections.abc import Iterator
+import dataclasses
 from dataclasses import dataclass
 
 from generator import naming
@@ -30,6 +31,8 @@ from generator.model import (
     Parameter,
     ParameterKind,
     Parent,
+    Providers,
+    Role,
     ordered_mappings,
 )
 from generator.resolve import resolves
@@ -55,6 +58,10 @@ class Catalog:
     builders: dict[str, tuple[Builder, Description]]
     adapters: dict[str, Adapter]
     parents: dict[str, tuple[Parent, Description]]  # by qualified class path
+    roles: dict[str, tuple[Role, Description]] = dataclasses.field(
+        default_factory=dict[str, tuple[Role, Description]]
+    )
+    providers: tuple[Providers, Description] | None = None  # the provider Protocol, if described
 
 
 def error(location: Location, message: str, fix: str) -> DescriptionError:

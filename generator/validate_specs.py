@@ -21,11 +21,15 @@ from generator.model import (
     ListValue,
     Location,
     ModuleValue,
+    ProvidedValue,
+    RoleValue,
     SpecFactory,
     SpecValue,
     SubmodulesValue,
 )
-from generator.validate_contracts import ContractChecker, error
+from generator.validate_contracts import error
+from generator.validate_providers import ProviderChecker
+from generator.validate_providers import SlotContext as _SlotContext
 
 
 @dataclass(frozen=True)
@@ -36,17 +40,7 @@ class _Scope:
     parameters: frozenset[str]
 
 
-@dataclass(frozen=True)
-class _SlotContext:
-    """The slot a value fills."""
-
-    name: str
-    builders: tuple[str, ...]  # the slot's Builder first, then the others it accepts
-    optional: bool
-    is_list: bool
-
-
-class SpecChecker(ContractChecker):
+class SpecChecker(ProviderChecker):
     """Checks spec factories; runs only once the contracts are valid."""
 
     def __init__(self, descriptions: list[Description]) -> None:
@@ -55,7 +49,10 @@ class SpecChecker(ContractChecker):
         self.values: dict[str, ModuleValue] = {}
 
     def check_specs(self) -> Iterator[DescriptionError]:
-        """Spec factories, against the validated contracts."""
+        """Roles, providers and spec factories, against the validated contracts."""
+        yield from self.index_providers()
+        yield from self.check_roles()
+        yield from self.check_provider_shape()
         for description in self.descriptions:
             for spec in description.specs:
                 yield from self._claim(spec.name, spec.location)
@@ -68,25 +65,38 @@ class SpecChecker(ContractChecker):
                 self.factories[spec.name] = spec
         for description in self.descriptions:
             for spec in description.specs:
-                scope = _Scope(description, frozenset(p.name for p in spec.parameters))
                 yield from self._check_parameters(description, spec.parameters)
                 yield from self._check_type(description, spec.returns, spec.location)
-                for check in spec.checks:
-                    yield from self._check_condition(scope, check.condition, check.location)
-                for name, value in spec.lets:
-                    yield from self._check_spec_value(scope, value, None, spec.location)
-                    taken = scope.parameters | naming.SUPPORT_FUNCTIONS | set(self.factories)
-                    if name in taken or name in description.import_map():
-                        yield error(
-                            spec.location,
-                            f"derived value {name!r} shadows a parameter, import, factory or helper",
-                            "give it another name",
-                        )
-                    scope = _Scope(description, scope.parameters | {name})
-                yield from self._check_spec_value(scope, spec.body, None, spec.location)
+                yield from self._check_body(description, spec, None)
+        if self.providers is not None:
+            providers, description = self.providers
+            for provider in providers.classes:
+                for body in provider.methods:
+                    method = self.provider_method(body.name)
+                    context = self.method_context(method) if method is not None else None
+                    yield from self._check_body(description, body, context)
         for description in self.descriptions:
             for value in description.values:
                 yield from self._check_module_value(description, value)
+
+    def _check_body(
+        self, description: Description, spec: SpecFactory, context: _SlotContext | None
+    ) -> Iterator[DescriptionError]:
+        """Checks, derived values and the body of a factory or provider method."""
+        scope = _Scope(description, frozenset(p.name for p in spec.parameters))
+        for check in spec.checks:
+            yield from self._check_condition(scope, check.condition, check.location)
+        for name, value in spec.lets:
+            yield from self._check_spec_value(scope, value, None, spec.location)
+            taken = scope.parameters | naming.SUPPORT_FUNCTIONS | set(self.factories)
+            if name in taken or name in description.import_map():
+                yield error(
+                    spec.location,
+                    f"derived value {name!r} shadows a parameter, import, factory or helper",
+                    "give it another name",
+                )
+            scope = _Scope(description, scope.parameters | {name})
+        yield from self._check_spec_value(scope, spec.body, context, spec.location)
 
     def _check_module_value(
         self, description: Description, value: ModuleValue
@@ -172,6 +182,10 @@ class SpecChecker(ContractChecker):
                 yield from self._check_value(
                     scope.description, value.text, value.location, scope.parameters
                 )
+            case RoleValue():
+                yield from self._check_role_value(scope, value, slot)
+            case ProvidedValue():
+                yield from self._check_provided_value(scope, value, slot)
             case ListValue():
                 item_slot = None
                 if slot is not None:
@@ -181,10 +195,25 @@ class SpecChecker(ContractChecker):
 
     def _check_call(self, scope: _Scope, value: CallValue) -> Iterator[DescriptionError]:
         factory = self.factories.get(value.target)
-        if factory is None and value.target not in naming.SUPPORT_FUNCTIONS:
+        if self.is_provider_class(value.target):
+            if value.arguments:
+                yield error(
+                    value.location,
+                    f"{value.target} takes no arguments",
+                    "construct the typed provider without arguments",
+                )
+        elif self.is_provider_function(value.target):
+            given = frozenset(name for name, _ in value.arguments)
+            if given != self.provider_function_parameters():
+                yield error(
+                    value.location,
+                    f"{value.target} takes exactly {sorted(self.provider_function_parameters())}",
+                    "pass backend",
+                )
+        elif factory is None and value.target not in naming.SUPPORT_FUNCTIONS:
             yield error(
                 value.location,
-                f"{value.target!r} is neither a spec factory nor a run-time helper",
+                f"{value.target!r} is neither a spec factory nor a run-time helper (nor a typed provider)",
                 f"call one of {sorted(self.factories)} or {sorted(naming.SUPPORT_FUNCTIONS)}",
             )
             return
@@ -294,3 +323,75 @@ class SpecChecker(ContractChecker):
                     "name the parent whose Submodules the implementation takes",
                 )
             yield from self._check_submodules_value(scope, value.submodules)
+
+    def _check_role_value(
+        self, scope: _Scope, value: RoleValue, slot: _SlotContext | None
+    ) -> Iterator[DescriptionError]:
+        found = self.roles.get(value.role)
+        if found is None:
+            yield error(
+                value.location, f"unknown role {value.role!r}", f"use one of {sorted(self.roles)}"
+            )
+            return
+        if slot is not None:
+            yield error(
+                value.location,
+                f"a role record cannot fill slot {slot.name!r}",
+                "give one of its fields (a provided value with `field`)",
+            )
+        role = found[0]
+        fields = {f.name: f for f in role.fields}
+        given = [name for name, _ in value.fields]
+        for name in sorted(set(fields) - set(given)):
+            yield error(value.location, f"{role.name} needs field {name!r}", "give its value")
+        for name, field_value in value.fields:
+            field = fields.get(name)
+            if field is None:
+                yield error(
+                    value.location,
+                    f"{role.name} has no field {name!r}",
+                    f"use one of {sorted(fields)}",
+                )
+                continue
+            context = _SlotContext(f"{role.name}.{name}", (field.builder,), False, False)
+            yield from self._check_spec_value(scope, field_value, context, value.location)
+
+    def _check_provided_value(
+        self, scope: _Scope, value: ProvidedValue, slot: _SlotContext | None
+    ) -> Iterator[DescriptionError]:
+        yield from self._check_value(scope.description, value.by, value.location, scope.parameters)
+        for _, text in value.arguments:
+            yield from self._check_value(scope.description, text, value.location, scope.parameters)
+        method = self.provider_method(value.method)
+        if method is None:
+            yield error(
+                value.location,
+                f"{value.method!r} is not a method of the provider Protocol",
+                "name a method described under provider.protocol",
+            )
+            return
+        accepted = {p.name for p in method.parameters}
+        for name in sorted({n for n, _ in value.arguments} - accepted):
+            yield error(
+                value.location,
+                f"{method.name} has no parameter {name!r}",
+                f"use one of {sorted(accepted)}",
+            )
+        returned = self.method_return(method)
+        builder = returned.builder
+        if value.field is not None:
+            fields = {f.name: f for f in returned.role.fields} if returned.role else {}
+            if value.field not in fields:
+                yield error(
+                    value.location,
+                    f"{method.name}() gives no field {value.field!r}",
+                    f"use one of {sorted(fields)}" if fields else "omit `field`",
+                )
+                return
+            builder = fields[value.field].builder
+        if slot is not None and (builder is None or builder not in slot.builders):
+            yield error(
+                value.location,
+                f"{method.name}(){'.' + value.field if value.field else ''} is not a {' or '.join(slot.builders)} (slot {slot.name!r})",
+                "pick the role field of the slot's Builder",
+            )

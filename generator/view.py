@@ -21,6 +21,7 @@ from generator.view_context import (
     wrapped_lines,
 )
 from generator.view_lifted import LiftedView, LiftedViews
+from generator.view_providers import ProviderViews, ProvidersView, RoleView
 from generator.view_specs import ConstructorView, FactoryView, ValueView
 
 
@@ -120,6 +121,8 @@ class ModuleView:
     constructors: tuple[ConstructorView, ...]
     factories: tuple[FactoryView, ...]
     values: tuple[ValueView, ...]
+    roles: tuple[RoleView, ...]
+    providers: ProvidersView | None
     exports: tuple[str, ...]
 
 
@@ -157,7 +160,7 @@ def _header(catalog: Catalog, files: list[str], fingerprint: str) -> tuple[str, 
     return (*sources, f"# Input hash: {digest.hexdigest()[:32]}")
 
 
-class _ModuleBuilder(LiftedViews):
+class _ModuleBuilder(LiftedViews, ProviderViews):
     def build(self) -> ModuleView:
         d = self.description
         interfaces = tuple(self._interface_view(i.name) for i in d.interfaces)
@@ -170,7 +173,9 @@ class _ModuleBuilder(LiftedViews):
         bindings = tuple(self._binding_view(bound[name]) for name in sorted(bound))
         lifted = self._lifted_views()
         constructors = self._constructor_views()
-        factories = tuple(self._factory_view(i) for i in range(len(d.specs)))
+        factories = tuple(self._factory_view(spec) for spec in d.specs)
+        roles = self._role_views()
+        providers = self._providers_view()
         values = self._value_views()
         exports = tuple(
             sorted(
@@ -181,6 +186,8 @@ class _ModuleBuilder(LiftedViews):
                 + [c.name for c in constructors]
                 + [f.name for f in factories]
                 + [v.name for v in values]
+                + [r.name for r in roles]
+                + self._provider_exports(providers)
             )
         )
         return ModuleView(
@@ -196,6 +203,8 @@ class _ModuleBuilder(LiftedViews):
             constructors=constructors,
             factories=factories,
             values=values,
+            roles=roles,
+            providers=providers,
             exports=exports,
         )
 

@@ -74,6 +74,11 @@ class ViewContext:
                 return self._generated(local, table[local][1])
         if local in self.catalog.adapters:
             return self._generated(local, self.catalog.adapters[local].description)
+        if local in self.catalog.roles:
+            return self._generated(local, self.catalog.roles[local][1])
+        providers = self.catalog.providers
+        if providers is not None and local in providers[0].generated_names:
+            return self._generated(local, providers[1])
         return local  # a builtin
 
     def _generated(self, name: str, owner: Description) -> str:

@@ -14,7 +14,10 @@ from generator.model import (
     ExpressionValue,
     ListValue,
     Parent,
+    ProvidedValue,
+    RoleValue,
     Slot,
+    SpecFactory,
     SpecValue,
     SubmodulesValue,
 )
@@ -163,15 +166,15 @@ class SpecViews(ViewContext):
         reason = "upstream defaults the field to None but annotates it ModuleSpec | type"
         return SpecArgument(name, value, "reportArgumentType", reason)
 
-    def _factory_view(self, index: int) -> FactoryView:
-        spec = self.description.specs[index]
+    def _factory_view(self, spec: SpecFactory, *, method: bool = False) -> FactoryView:
+        """A spec factory, or (`method`) the body of a provider method."""
         statements = [self._check_statement(check) for check in spec.checks]
         statements += [f"{name} = {self._spec_value(value)}" for name, value in spec.lets]
         return FactoryView(
             name=spec.name,
-            signature=self._signature(spec.parameters, self_first=False),
+            signature=self._signature(spec.parameters, self_first=method),
             returns=self._type(spec.returns),
-            doc=wrapped_lines(spec.doc, LINE_LENGTH - 4 - len('"""')),
+            doc=wrapped_lines(spec.doc, LINE_LENGTH - (8 if method else 4) - len('"""')),
             args_doc=tuple((p.name, self._arg_doc(p.name, p.doc or "")) for p in spec.parameters),
             statements=tuple(statements),
             result=self._spec_value(spec.body),
@@ -219,6 +222,9 @@ class SpecViews(ViewContext):
     def _call_target(self, target: str) -> str:
         if target in naming.SUPPORT_FUNCTIONS:
             return self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", target)
+        providers = self.catalog.providers
+        if providers is not None and target in providers[0].generated_names:
+            return self._generated(target, providers[1])
         owner = next(d for d in self.catalog.descriptions if any(s.name == target for s in d.specs))
         return self._generated(target, owner)
 
@@ -247,3 +253,23 @@ class SpecViews(ViewContext):
                 return self._value(value.text)
             case ListValue():
                 return f"[{', '.join(self._spec_value(item) for item in value.items)}]"
+            case RoleValue():
+                fields = ", ".join(f"{n}={self._spec_value(v)}" for n, v in value.fields)
+                return f"{self._name(value.role)}({fields})"
+            case ProvidedValue():
+                return self._provided_expression(value)
+
+    def _provided_expression(self, value: ProvidedValue) -> str:
+        """`by.method(...)`, or its role's field; a role that may be None is checked first
+        (not_none), as upstream asserts where it uses the method's result."""
+        arguments = ", ".join(f"{name}={self._value(text)}" for name, text in value.arguments)
+        call = f"{self._value(value.by)}.{value.method}({arguments})"
+        if value.field is None:
+            return call
+        providers = self.catalog.providers
+        method = (
+            next(m for m in providers[0].methods if m.name == value.method) if providers else None
+        )
+        if method is not None and method.returned[1]:
+            call = f"{self.imports.name(f'{PACKAGE}.{SUPPORT_MODULE}', 'not_none')}({call})"
+        return f"{call}.{value.field}"

@@ -10,6 +10,12 @@ A few combinations upstream builds are refused on purpose by the generated facto
 (:func:`deliberate_refusal`, each with its reason): there the generated factory must raise the
 stated exception (then the case is an xfail, as for anything not generated yet).
 
+Backends: the ``*_for_backend`` and experimental-attention factories are called with each of
+upstream's providers (local, TE, inference; the experimental ones also with None); the generated
+ones draw their modules from ``typed_provider(backend)`` (generated/megatron_core/backends.py),
+as upstream's draw them from the backend. The one backend case refused on purpose is gated delta
+net from the local provider (``LOCAL_GDN_REFUSAL``); DSA is not generated for any backend.
+
 Arguments equal to upstream's defaults are not passed, so a combination that only uses the
 options a generated factory already has calls it exactly as a user would.
 
@@ -586,6 +592,18 @@ LOCAL_MLA_REFUSAL = (
 )
 
 
+LOCAL_GDN_REFUSAL = (
+    "LocalSpecProvider has no fused norm + linear: upstream puts its"
+    " column_parallel_layer_norm_linear(), None, into GatedDeltaNet's in_proj, which"
+    " build_module cannot build; the typed slot needs an InProjBuilder"
+)
+LOCAL_GDN_FACTORIES = (
+    "get_gated_delta_net_module_spec",
+    "get_experimental_attention_variant_module_spec",
+    "get_transformer_layer_with_experimental_attention_variant_spec",
+)
+
+
 def deliberate_refusal(case: Case) -> tuple[type[Exception], str, str] | None:
     """(exception type, phrase of its message, why) where ours refuses what upstream builds."""
     tokens = case.label.split("-")
@@ -596,6 +614,13 @@ def deliberate_refusal(case: Case) -> tuple[type[Exception], str, str] | None:
         if case.label.startswith("mla-") and "qk_l2_norm" not in tokens:
             if "use_transformer_engine" not in tokens:
                 return NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL
+    if "backend=local" in tokens and case.factory in LOCAL_GDN_FACTORIES:
+        # Upstream's GatedDeltaNet spec from LocalSpecProvider: built by the GDN factory for any
+        # config, by the others where the config's variant is gated_delta_net.
+        if case.factory == "get_gated_delta_net_module_spec" or case.label.startswith(
+            ("gdn-", "local-impl-gdn-")
+        ):
+            return NotImplementedError, "in_proj", LOCAL_GDN_REFUSAL
     return None
 
 
