@@ -21,11 +21,12 @@ from generator.model import (
     ListValue,
     Location,
     ModuleValue,
+    Parent,
     SpecFactory,
     SpecValue,
     SubmodulesValue,
 )
-from generator.validate_contracts import ContractChecker, error
+from generator.validate_contracts import ContractChecker, error, find_parent
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,14 @@ class _Scope:
 
     description: Description
     parameters: frozenset[str]
+
+
+def _submodules_path(found: tuple[Parent, Description, bool]) -> str | None:
+    """The qualified Submodules dataclass a found parent takes (the lifted subclass's if lifted)."""
+    parent, description, lifted = found
+    if lifted:
+        return f"{naming.PACKAGE}.{description.module}.{naming.lifted_submodules_name(parent.class_name)}"
+    return description.import_map().get(parent.submodules)
 
 
 @dataclass(frozen=True)
@@ -211,16 +220,22 @@ class SpecChecker(ContractChecker):
     def _check_submodules_value(
         self, scope: _Scope, value: SubmodulesValue
     ) -> Iterator[DescriptionError]:
-        qualified = scope.description.import_map().get(value.parent)
-        if qualified is None or qualified not in self.parents:
+        found = find_parent(self.parents, scope.description.import_map().get(value.parent))
+        if found is None:
             yield error(
                 value.location,
                 f"{value.parent!r} is not a described parent",
-                "import a parent class that has a description with `parent`",
+                "import a parent class that has a description with `parent` (or its lifted subclass)",
             )
             return
-        parent, _ = self.parents[qualified]
-        slots = {slot.name: slot for slot in parent.slots}
+        parent, _, lifted = found
+        slots = {
+            slot.name: _SlotContext(slot.name, slot.builders, slot.optional, slot.is_list)
+            for slot in parent.slots
+        }
+        if lifted and parent.lifted is not None:
+            for item in parent.lifted.slots:
+                slots[item.name] = _SlotContext(item.name, (item.builder,), False, False)
         fields = {field.name for field in parent.fields}
         for field_name, _ in value.fields:
             if field_name not in fields:
@@ -230,15 +245,14 @@ class SpecChecker(ContractChecker):
                     f"use one of {sorted(fields)} or describe it under the parent's fields",
                 )
         for slot_name, slot_value in value.slots:
-            slot = slots.get(slot_name)
-            if slot is None:
+            context = slots.get(slot_name)
+            if context is None:
                 yield error(
                     value.location,
                     f"{parent.submodules} has no slot {slot_name!r}",
                     f"use one of {sorted(slots)}",
                 )
                 continue
-            context = _SlotContext(slot_name, slot.builders, slot.optional, slot.is_list)
             yield from self._check_spec_value(scope, slot_value, context, value.location)
 
     def _check_adapter_value(
@@ -285,9 +299,10 @@ class SpecChecker(ContractChecker):
             yield from self._check_spec_value(scope, value.submodules, None, value.location)
         elif adapter.implementation.submodules is not None:
             expected = adapter.description.import_map().get(adapter.implementation.submodules.type)
-            qualified = scope.description.import_map().get(value.submodules.parent)
-            parent = self.parents.get(qualified or "")
-            if parent is not None and parent[1].import_map().get(parent[0].submodules) != expected:
+            parent = find_parent(
+                self.parents, scope.description.import_map().get(value.submodules.parent)
+            )
+            if parent is not None and _submodules_path(parent) != expected:
                 yield error(
                     value.submodules.location,
                     f"{adapter.name} takes {adapter.implementation.submodules.type}, not the submodules of {value.submodules.parent}",

@@ -8,7 +8,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: aac97137214ef6b491c0a651186b8416
+# Input hash: 99fa27a5163a282951bb31ec181a14f5
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from Transformer Engine modules. Gated delta net is generated; DSA
