@@ -5,6 +5,9 @@ import re
 
 from generator.model import Builder, Implementation
 
+# The package of the generated modules.
+PACKAGE = "generated.megatron_core"
+
 # The generated module of static run-time checks and helpers (templates/spec_values.py.j2).
 SUPPORT_MODULE = "spec_values"
 
@@ -97,6 +100,12 @@ def lifted_class_name(parent_class: str) -> str:
     """`HybridStack` -> `HybridStackWithLiftedSlots`: the parent's subclass that builds the lifted
     slots from its Submodules instead of hard-coding them."""
     return f"{parent_class}WithLiftedSlots"
+
+
+def lifted_class_path(module: str, parent_class: str) -> str:
+    """The qualified path of the lifted subclass generated in `module` (what a description
+    imports to name it as a spec's parent)."""
+    return f"{PACKAGE}.{module}.{lifted_class_name(parent_class)}"
 
 
 def lifted_submodules_name(parent_class: str) -> str:

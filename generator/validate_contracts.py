@@ -64,6 +64,23 @@ class Catalog:
     providers: tuple[Providers, Description] | None = None  # the provider Protocol, if described
 
 
+def find_parent(
+    parents: dict[str, tuple[Parent, Description]], qualified: str | None
+) -> tuple[Parent, Description, bool] | None:
+    """The described parent a spec's Submodules value names by its qualified class path: upstream's
+    class (lifted False), or the generated subclass that builds its lifted slots (lifted True)."""
+    if qualified is None:
+        return None
+    if qualified in parents:
+        return (*parents[qualified], False)
+    for parent, description in parents.values():
+        if parent.lifted is not None and qualified == naming.lifted_class_path(
+            description.module, parent.class_name
+        ):
+            return parent, description, True
+    return None
+
+
 def error(location: Location, message: str, fix: str) -> DescriptionError:
     return DescriptionError(location.file, location.pointer, message, fix)
 

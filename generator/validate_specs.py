@@ -21,13 +21,14 @@ from generator.model import (
     ListValue,
     Location,
     ModuleValue,
+    Parent,
     ProvidedValue,
     RoleValue,
     SpecFactory,
     SpecValue,
     SubmodulesValue,
 )
-from generator.validate_contracts import error
+from generator.validate_contracts import error, find_parent
 from generator.validate_providers import ProviderChecker
 from generator.validate_providers import SlotContext as _SlotContext
 
@@ -38,6 +39,14 @@ class _Scope:
 
     description: Description
     parameters: frozenset[str]
+
+
+def _submodules_path(found: tuple[Parent, Description, bool]) -> str | None:
+    """The qualified Submodules dataclass a found parent takes (the lifted subclass's if lifted)."""
+    parent, description, lifted = found
+    if lifted:
+        return f"{naming.PACKAGE}.{description.module}.{naming.lifted_submodules_name(parent.class_name)}"
+    return description.import_map().get(parent.submodules)
 
 
 class SpecChecker(ProviderChecker):
@@ -240,16 +249,22 @@ class SpecChecker(ProviderChecker):
     def _check_submodules_value(
         self, scope: _Scope, value: SubmodulesValue
     ) -> Iterator[DescriptionError]:
-        qualified = scope.description.import_map().get(value.parent)
-        if qualified is None or qualified not in self.parents:
+        found = find_parent(self.parents, scope.description.import_map().get(value.parent))
+        if found is None:
             yield error(
                 value.location,
                 f"{value.parent!r} is not a described parent",
-                "import a parent class that has a description with `parent`",
+                "import a parent class that has a description with `parent` (or its lifted subclass)",
             )
             return
-        parent, _ = self.parents[qualified]
-        slots = {slot.name: slot for slot in parent.slots}
+        parent, _, lifted = found
+        slots = {
+            slot.name: _SlotContext(slot.name, slot.builders, slot.optional, slot.is_list)
+            for slot in parent.slots
+        }
+        if lifted and parent.lifted is not None:
+            for item in parent.lifted.slots:
+                slots[item.name] = _SlotContext(item.name, (item.builder,), False, False)
         fields = {field.name for field in parent.fields}
         for field_name, _ in value.fields:
             if field_name not in fields:
@@ -259,15 +274,14 @@ class SpecChecker(ProviderChecker):
                     f"use one of {sorted(fields)} or describe it under the parent's fields",
                 )
         for slot_name, slot_value in value.slots:
-            slot = slots.get(slot_name)
-            if slot is None:
+            context = slots.get(slot_name)
+            if context is None:
                 yield error(
                     value.location,
                     f"{parent.submodules} has no slot {slot_name!r}",
                     f"use one of {sorted(slots)}",
                 )
                 continue
-            context = _SlotContext(slot_name, slot.builders, slot.optional, slot.is_list)
             yield from self._check_spec_value(scope, slot_value, context, value.location)
 
     def _check_adapter_value(
@@ -314,9 +328,10 @@ class SpecChecker(ProviderChecker):
             yield from self._check_spec_value(scope, value.submodules, None, value.location)
         elif adapter.implementation.submodules is not None:
             expected = adapter.description.import_map().get(adapter.implementation.submodules.type)
-            qualified = scope.description.import_map().get(value.submodules.parent)
-            parent = self.parents.get(qualified or "")
-            if parent is not None and parent[1].import_map().get(parent[0].submodules) != expected:
+            parent = find_parent(
+                self.parents, scope.description.import_map().get(value.submodules.parent)
+            )
+            if parent is not None and _submodules_path(parent) != expected:
                 yield error(
                     value.submodules.location,
                     f"{adapter.name} takes {adapter.implementation.submodules.type}, not the submodules of {value.submodules.parent}",

@@ -9,7 +9,7 @@ from generator.imports import ImportRegistry
 from generator.model import Description, Parameter, ParameterKind
 from generator.validate import Catalog
 
-PACKAGE = "generated.megatron_core"
+PACKAGE = naming.PACKAGE
 SUPPORT_MODULE = naming.SUPPORT_MODULE
 MODULE_SPEC = "megatron.core.transformer.spec_utils.ModuleSpec"
 LINE_LENGTH = 100  # black's line length for generated code

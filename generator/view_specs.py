@@ -22,6 +22,7 @@ from generator.model import (
     SubmodulesValue,
 )
 from generator.model_lifted import LiftedSlot
+from generator.validate_contracts import find_parent
 from generator.view_context import (
     LINE_LENGTH,
     PACKAGE,
@@ -210,9 +211,13 @@ class SpecViews(ViewContext):
         return checked.source
 
     def _submodules_expression(self, value: SubmodulesValue) -> str:
-        qualified = self.local_imports[value.parent]
-        parent, owner = self.catalog.parents[qualified]
-        constructor = self._generated(naming.submodules_constructor_name(parent.submodules), owner)
+        found = find_parent(self.catalog.parents, self.local_imports[value.parent])
+        assert found is not None, value.parent  # validated
+        parent, owner, lifted = found
+        dataclass_name = (
+            naming.lifted_submodules_name(parent.class_name) if lifted else parent.submodules
+        )
+        constructor = self._generated(naming.submodules_constructor_name(dataclass_name), owner)
         arguments = [f"{slot}={self._spec_value(slot_value)}" for slot, slot_value in value.slots]
         for field, items in value.fields:
             pairs = ", ".join(f"{key!r}: {text!r}" for key, text in items)

@@ -10,6 +10,7 @@
 #   schemas/megatron_core/experts.json
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/gpt_specs.json
+#   schemas/megatron_core/hybrid_layer_specs.json
 #   schemas/megatron_core/hybrid_stack.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/mamba_layer.json
@@ -22,7 +23,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 1a20c3fa7c18c4428e8596858b689079
+# Input hash: 5db836cd0892a0162975fb7b98445c02
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -151,6 +152,23 @@ from .gpt_specs import (
     get_mlp_module_spec_for_backend,
     get_mtp_block_spec_for_provider,
     get_te_dense_mlp_module_spec,
+)
+from .hybrid_layer_specs import (
+    HybridStackBuilder,
+    HybridStackFromHybridStack,
+    HybridStackFromHybridStackWithLiftedSlots,
+    HybridStackInterface,
+    get_hybrid_inference_mtp_block_spec,
+    get_hybrid_inference_stack_spec,
+    get_hybrid_local_mtp_block_spec,
+    get_hybrid_mtp_block_spec,
+    get_hybrid_stack_local_spec,
+    get_hybrid_stack_spec,
+    get_mamba_stack_local_spec,
+    hybrid_inference_stack_spec,
+    hybrid_stack_spec,
+    mamba_inference_stack_spec,
+    mamba_stack_spec,
 )
 from .hybrid_stack import (
     HybridAttentionLayerBuilder,
@@ -371,6 +389,10 @@ __all__ = [
     "HybridMtpBlockBuilder",
     "HybridMtpBlockFromMultiTokenPredictionBlock",
     "HybridMtpBlockInterface",
+    "HybridStackBuilder",
+    "HybridStackFromHybridStack",
+    "HybridStackFromHybridStackWithLiftedSlots",
+    "HybridStackInterface",
     "HybridStackWithLiftedSlots",
     "HybridStackWithLiftedSlotsSubmodules",
     "HybridTransformerLayerInterface",
@@ -523,9 +545,16 @@ __all__ = [
     "get_gpt_layer_with_transformer_engine_submodules",
     "get_gpt_mtp_block_spec",
     "get_gpt_mtp_block_spec_for_backend",
+    "get_hybrid_inference_mtp_block_spec",
+    "get_hybrid_inference_stack_spec",
+    "get_hybrid_local_mtp_block_spec",
+    "get_hybrid_mtp_block_spec",
+    "get_hybrid_stack_local_spec",
+    "get_hybrid_stack_spec",
     "get_inference_moe_module_spec",
     "get_inference_optimized_moe_spec",
     "get_local_moe_module_spec",
+    "get_mamba_stack_local_spec",
     "get_mlp_module_spec",
     "get_mlp_module_spec_for_backend",
     "get_moe_module_spec",
@@ -536,10 +565,14 @@ __all__ = [
     "get_transformer_block_with_experimental_attention_variant_spec",
     "get_transformer_layer_with_experimental_attention_variant_spec",
     "grouped_mlp_submodules",
+    "hybrid_inference_stack_spec",
+    "hybrid_stack_spec",
     "hybrid_stack_submodules",
     "hybrid_stack_with_lifted_slots_submodules",
+    "mamba_inference_stack_spec",
     "mamba_layer_submodules",
     "mamba_mixer_submodules",
+    "mamba_stack_spec",
     "mla_self_attention_submodules",
     "mlp_submodules",
     "moe_submodules",

@@ -13,7 +13,7 @@
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: ce5f523b74ad9f2a9d1f01789b87e890
+# Input hash: 8716ff4a4db18e12998f6eb120509850
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from the modules of the backend (typed_provider(backend);

@@ -4,10 +4,11 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 52385d87e30515f874a90c71ca2e493c
+# Input hash: 0077fb95f7f13e90cc19351a731274de
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from megatron.core.models.backends import BackendSpecProvider
+from warnings import warn
 
 from .backends import TypedSpecProvider, typed_provider
 from .experts import (
@@ -87,10 +88,12 @@ def get_te_moe_module_spec(
     use_te_activation_func: bool = False,
 ) -> MlpFromMoELayer:
     """MoE layer from Transformer Engine modules: what upstream's get_moe_module_spec_for_backend
-    builds with TESpecProvider() (TE >= 1.7). Experts are a TEGroupedMLP of TE grouped linears
-    with moe_grouped_gemm when TE provides them, else a SequentialMLP of TE linears; the
-    activation is always TEActivationOp; shared experts as in get_local_moe_module_spec, with TE
-    linears.
+    builds with TESpecProvider(). Experts are a TEGroupedMLP of TE grouped linears with
+    moe_grouped_gemm when TE provides them, else a SequentialMLP of TE linears; with Transformer
+    Engine older than 1.7 (or none) the SequentialMLP uses local column/row-parallel linears
+    instead, with a warning, as upstream (so the hybrid specs, which call this at import, import
+    without TE); the activation is always TEActivationOp (None without TE); shared experts as in
+    get_local_moe_module_spec, with TE linears.
 
     Args:
         num_experts: Number of experts; must be given.
@@ -99,9 +102,10 @@ def get_te_moe_module_spec(
     """
     if num_experts is None:
         raise AssertionError("num_experts must be given for a MoE layer")
-    if not te_at_least("1.7.0.dev0"):
-        raise NotImplementedError(
-            "Transformer Engine older than 1.7 (or none): upstream then falls back to local linears with a warning; the generated TE specs need TE >= 1.7"
+    if not (moe_grouped_gemm and te_grouped_linear_available()) and (not te_at_least("1.7.0.dev0")):
+        warn(
+            "Only transformer-engine>=1.7.0 supports MoE experts. Use local linear implementation instead.",
+            stacklevel=2,
         )
     return MlpFromMoELayer(
         submodules=moe_submodules(
@@ -114,11 +118,21 @@ def get_te_moe_module_spec(
                     )
                 )
                 if moe_grouped_gemm and te_grouped_linear_available()
-                else ExpertsFromSequentialMLP(
-                    submodules=mlp_submodules(
-                        linear_fc1=LinearFc1FromTEColumnParallelLinear(),
-                        linear_fc2=LinearFc2FromTERowParallelLinear(),
-                        activation_func=TEActivationFunctionFromTEActivationOp(),
+                else (
+                    ExpertsFromSequentialMLP(
+                        submodules=mlp_submodules(
+                            linear_fc1=LinearFc1FromTEColumnParallelLinear(),
+                            linear_fc2=LinearFc2FromTERowParallelLinear(),
+                            activation_func=TEActivationFunctionFromTEActivationOp(),
+                        )
+                    )
+                    if te_at_least("1.7.0.dev0")
+                    else ExpertsFromSequentialMLP(
+                        submodules=mlp_submodules(
+                            linear_fc1=LinearFc1FromColumnParallelLinear(),
+                            linear_fc2=LinearFc2FromRowParallelLinear(),
+                            activation_func=TEActivationFunctionFromTEActivationOp(),
+                        )
                     )
                 )
             ),
