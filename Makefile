@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: generate check test test-gpu typecheck clean-venv
+.PHONY: generate check test test-gpu typecheck demo clean-venv
 
 generate: $(STAMP)
 	$(PY) -m generator generate
@@ -23,6 +23,10 @@ test: $(STAMP)
 # GPU parity (skips with a stated reason where no CUDA device is present).
 test-gpu: $(STAMP)
 	$(PY) -m pytest -m gpu tests
+
+# Train a small HybridModel from the generated TE-free hybrid spec on the CPU; writes the loss curve.
+demo: $(STAMP)
+	$(PY) -m demo.train_hybrid --out docs/demo-loss.png
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "need Python 3.12, got " + sys.version' \
