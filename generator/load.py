@@ -102,9 +102,3 @@ def _explain(error: ValidationError) -> tuple[str, str]:
     if error.validator == "not":  # the only `not` in the schema excludes Python keywords
         message = f"{error.instance!r} is a Python keyword"
     return f"schema violation: {message}", fix
-
-
-def schema_errors(schemas_dir: Path, document: dict[str, Any], file: str) -> list[DescriptionError]:
-    """The schema violations of one description held in memory (e.g. a draft)."""
-    validator = Draft202012Validator(json.loads((schemas_dir / SCHEMA_FILE).read_text()))
-    return _schema_errors(validator, document, file)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from generator.commands.draft import Draft, draft
-from generator.load import schema_errors
+from generator.commands.schema_check import schema_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "schemas"
@@ -44,7 +44,7 @@ def _by_name(items: list[Json]) -> dict[str, Json]:
 
 @pytest.mark.parametrize("dotted", sorted(PARENTS))
 def test_the_draft_validates_against_the_schema(dotted: str) -> None:
-    assert not schema_errors(SCHEMAS, _draft(dotted).description, dotted)
+    assert not schema_errors(SCHEMAS, _draft(dotted).description)
 
 
 @pytest.mark.parametrize("dotted", sorted(PARENTS))

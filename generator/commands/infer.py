@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from generator.load import schema_errors
+from generator.commands.schema_check import schema_errors
 
 from generator.commands import terminal
 from generator.commands.draft import Draft, InferError, draft
@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
     except InferError as error:
         err.print(f"error: {error}", markup=False)
         return 2
-    problems = schema_errors(args.schemas.resolve(), result.description, "draft")
+    problems = schema_errors(args.schemas.resolve(), result.description)
     if problems:
         for problem in problems:
-            err.print(str(problem), markup=False)
+            err.print(f"draft: schema violation at {problem}", markup=False)
         return 1
     text = json.dumps(result.description, indent=2) + "\n"
     if args.output is not None:
