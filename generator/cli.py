@@ -6,9 +6,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from generator.commands import dump, generate, slots
+from generator.commands import dump, generate, infer, slots
 
-COMMANDS = (generate, slots, dump)
+COMMANDS = (generate, slots, dump, infer)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,8 @@ Submodules under upstream's condition and attribute name).
 """
 
 import ast
-import importlib
 import inspect
 import json
-import unittest.mock
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +32,14 @@ from generated.megatron_core import (
     hybrid_stack_with_lifted_slots_submodules,
 )
 from generator.upstream import source as src
+from generator.upstream.constructions import dotted_name, init_of
+from generator.upstream.constructions import direct_constructions as upstream_constructions
 from tests.megatron_cpu import cpu_shims, make_config
 from tests.pyright_runner import run_pyright
 
 DESCRIPTIONS = Path(__file__).resolve().parent.parent / "schemas" / "megatron_core"
 
 # --- every direct construction in a described parent's __init__ is lifted or explained ------
-
-# Classes that build a module without being an nn.Module subclass themselves (factories).
-MODULE_FACTORIES = frozenset({"TENorm"})  # __new__ returns TE's LayerNorm or RMSNorm
 
 # (parent class, constructed class) -> why it stays hard-coded.
 DELIBERATELY_HARD_CODED: dict[tuple[str, str], str] = {
@@ -88,71 +85,16 @@ def _described_parents() -> list[tuple[str, dict[str, Any]]]:
     return parents
 
 
-def _dotted(node: ast.expr) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    return ".".join([node.id, *reversed(parts)])
-
-
-def _init_of(cls: src.ClassRef) -> ast.FunctionDef | None:
-    for stmt in cls.node.body:
-        if isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
-            return stmt
-    return None
-
-
 def direct_constructions(dotted_class: str) -> list[tuple[int, str]]:
-    """(line, callee) of every call in the class's own `__init__` whose callee is an
-    nn.Module subclass or a known module factory, resolved in the class's module namespace
-    (plus imports made inside `__init__`)."""
-    cls = src.resolve_dotted(dotted_class)
-    assert cls is not None, dotted_class
-    init = _init_of(cls)
-    if init is None:
-        return []
-    namespace = dict(vars(importlib.import_module(cls.module)))
-    for node in ast.walk(init):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            module = importlib.import_module(node.module)
-            for alias in node.names:
-                namespace[alias.asname or alias.name] = getattr(module, alias.name, None)
-    found: list[tuple[int, str]] = []
-    for node in ast.walk(init):
-        if not isinstance(node, ast.Call):
-            continue
-        name = _dotted(node.func)
-        if name is None:
-            continue
-        head, *rest = name.split(".")
-        value = namespace.get(head)
-        for part in rest:
-            value = getattr(value, part, None)
-        is_module = isinstance(value, type) and issubclass(value, torch.nn.Module)
-        # Without an optional package, megatron replaces its base classes with a MagicMock, so
-        # subclasses such as MambaMixer's ExtendedRMSNorm are mocks here: count them too.
-        is_module = is_module or isinstance(value, unittest.mock.Mock)
-        if is_module or name.split(".")[-1] in MODULE_FACTORIES:
-            found.append((node.lineno, name))
-    return found
+    """(line, callee) of every module the class's own `__init__` constructs itself
+    (generator/upstream/constructions.py, also behind `python -m generator infer`)."""
+    return [(c.line, c.callee) for c in upstream_constructions(dotted_class)]
 
 
 def _lifted_constructions(parent: dict[str, Any]) -> dict[str, str]:
     """attribute -> hard-coded class, for each lifted slot (class: its default adapter's)."""
     lifted = parent.get("lifted", {"slots": []})
     return {slot["name"]: slot["default"] for slot in lifted["slots"]}
-
-
-def _assigned_attribute(init: ast.FunctionDef, line: int) -> str | None:
-    for node in ast.walk(init):
-        if isinstance(node, ast.Assign) and node.lineno <= line <= (node.end_lineno or line):
-            for target in node.targets:
-                if isinstance(target, ast.Attribute) and _dotted(target.value) == "self":
-                    return target.attr
-    return None
 
 
 @pytest.mark.parametrize("dotted", [d for d, _ in _described_parents()])
@@ -162,12 +104,11 @@ def test_every_direct_module_construction_in_a_parents_init_is_lifted_or_explain
     parent = dict(_described_parents())[dotted]
     cls = src.resolve_dotted(dotted)
     assert cls is not None
-    init = _init_of(cls)
     lifted = _lifted_constructions(parent)
     unexplained: list[str] = []
     lifted_seen: set[str] = set()
-    for line, name in direct_constructions(dotted):
-        attribute = _assigned_attribute(init, line) if init is not None else None
+    for construction in upstream_constructions(dotted):
+        line, name, attribute = construction.line, construction.callee, construction.attribute
         if attribute in lifted:
             # the default adapter is the hard-coded class's: LayerNormFromTENorm <- TENorm
             assert lifted[attribute].endswith("From" + name.split(".")[-1]), (attribute, name)
@@ -196,7 +137,7 @@ def test_the_lifted_final_norm_is_the_last_module_hybrid_stack_registers() -> No
     registers nothing after it."""
     cls = src.resolve_dotted("megatron.core.models.hybrid.hybrid_block.HybridStack")
     assert cls is not None
-    init = _init_of(cls)
+    init = init_of(cls)
     assert init is not None
     [(line, _)] = [c for c in direct_constructions(cls.qualname) if c[1] == "TENorm"]
     later_self_assignments = [
@@ -204,7 +145,9 @@ def test_the_lifted_final_norm_is_the_last_module_hybrid_stack_registers() -> No
         for node in ast.walk(init)
         if isinstance(node, ast.Assign)
         and node.lineno > line
-        and any(isinstance(t, ast.Attribute) and _dotted(t.value) == "self" for t in node.targets)
+        and any(
+            isinstance(t, ast.Attribute) and dotted_name(t.value) == "self" for t in node.targets
+        )
     ]
     assert not later_self_assignments
 

@@ -262,6 +262,15 @@ def upstream_slots() -> tuple[UpstreamSlot, ...]:
 
 
 @dataclass(frozen=True)
+class PassedArgument:
+    """One argument a call site passes: positional (`keyword` None) or by keyword."""
+
+    keyword: str | None
+    value: ast.expr | None = field(compare=False)  # None: a `**kwargs` key with no literal value
+    conditional: bool = False  # a `**kwargs` key set under a condition
+
+
+@dataclass(frozen=True)
 class CallSite:
     """One place where a parent builds a slot."""
 
@@ -273,6 +282,9 @@ class CallSite:
     keywords: frozenset[str]
     conditional_keywords: frozenset[str]  # keys of a `**kwargs` dict filled under a condition
     unresolved: tuple[str, ...] = ()  # `*args` / `**kwargs` the analysis could not expand
+    arguments: tuple[PassedArgument, ...] = ()  # in call order, `**kwargs` keys expanded
+    attribute: str | None = None  # `self.<attribute> = <the call>`, when the result is kept so
+    method: ast.FunctionDef | ast.AsyncFunctionDef | None = field(default=None, compare=False)
 
     @property
     def where(self) -> str:
@@ -516,8 +528,12 @@ class _MethodAnalysis:
             chain.append(node)
         return chain
 
-    def _expand_kwargs(self, name: str, call: ast.Call) -> tuple[set[str], set[str], list[str]]:
-        """Keys of the dict `name` passed as `**name`: (all keys, keys set under a condition)."""
+    def _expand_kwargs(
+        self, name: str, call: ast.Call, values: dict[str, ast.expr] | None = None
+    ) -> tuple[set[str], set[str], list[str]]:
+        """Keys of the dict `name` passed as `**name`: (all keys, keys set under a condition);
+        `values`, when given, receives each key's literal value expression."""
+        values = {} if values is None else values
         keys: set[str] = set()
         conditional: set[str] = set()
         problems: list[str] = []
@@ -529,16 +545,20 @@ class _MethodAnalysis:
                     if isinstance(target, ast.Name) and target.id == name:
                         found = True
                         if isinstance(node.value, ast.Dict):
-                            for key in node.value.keys:
+                            for key, value in zip(node.value.keys, node.value.values):
                                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                                     keys.add(key.value)
+                                    values.setdefault(key.value, value)
                                 else:
                                     problems.append(f"**{name}: non-literal key")
                         elif (
                             isinstance(node.value, ast.Call)
                             and _last_name(node.value.func) == "dict"
                         ):
-                            keys.update(k.arg for k in node.value.keywords if k.arg)
+                            for k in node.value.keywords:
+                                if k.arg:
+                                    keys.add(k.arg)
+                                    values.setdefault(k.arg, k.value)
                             if node.value.args:
                                 problems.append(f"**{name}: dict(...) with positional arguments")
                         else:
@@ -553,6 +573,7 @@ class _MethodAnalysis:
                             problems.append(f"**{name}[{ast.unparse(key)}]: non-literal key")
                             continue
                         keys.add(key.value)
+                        values.setdefault(key.value, node.value)
                         if any(
                             isinstance(a, _CONDITIONAL_STATEMENTS) and id(a) not in call_context
                             for a in self._ancestors(node)
@@ -569,6 +590,25 @@ class _MethodAnalysis:
         if not found:
             problems.append(f"**{name}: no assignment found")
         return keys, conditional, problems
+
+    def _kept_as(self, call: ast.Call) -> str | None:
+        """`x` when the call's result is assigned to `self.x` (directly or inside an expression)."""
+        for ancestor in self._ancestors(call):
+            if isinstance(ancestor, (ast.Assign, ast.AnnAssign)):
+                targets = (
+                    ancestor.targets if isinstance(ancestor, ast.Assign) else [ancestor.target]
+                )
+                for target in targets:
+                    if (
+                        isinstance(target, ast.Attribute)
+                        and isinstance(target.value, ast.Name)
+                        and target.value.id == "self"
+                    ):
+                        return target.attr
+                return None
+            if isinstance(ancestor, ast.stmt):
+                return None
+        return None
 
     def sites(self, path: Path, owner: str) -> list[CallSite]:
         found: list[CallSite] = []
@@ -595,12 +635,14 @@ class _MethodAnalysis:
             else:
                 continue
             unresolved: list[str] = []
+            passed: list[PassedArgument] = []
             positional = 0
             for arg in args:
                 if isinstance(arg, ast.Starred):
                     unresolved.append(f"*{ast.unparse(arg.value)}")
                 else:
                     positional += 1
+                    passed.append(PassedArgument(None, arg))
             keywords: set[str] = set()
             conditional: set[str] = set()
             for kw in node.keywords:
@@ -608,11 +650,16 @@ class _MethodAnalysis:
                     continue  # the spec handed to the class is the slot itself
                 if kw.arg is not None:
                     keywords.add(kw.arg)
+                    passed.append(PassedArgument(kw.arg, kw.value))
                 elif isinstance(kw.value, ast.Name):
-                    keys, cond, problems = self._expand_kwargs(kw.value.id, node)
+                    values: dict[str, ast.expr] = {}
+                    keys, cond, problems = self._expand_kwargs(kw.value.id, node, values)
                     keywords |= keys
                     conditional |= cond
                     unresolved += problems
+                    passed += [
+                        PassedArgument(key, values.get(key), key in cond) for key in sorted(keys)
+                    ]
                 else:
                     unresolved.append(f"**{ast.unparse(kw.value)}")
             found.append(
@@ -625,6 +672,9 @@ class _MethodAnalysis:
                     frozenset(keywords),
                     frozenset(conditional),
                     tuple(unresolved),
+                    tuple(passed),
+                    self._kept_as(node),
+                    self.func,
                 )
             )
         return found
@@ -800,3 +850,31 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def origin_of(module: str, name: str) -> str | None:
+    """The fully qualified path of `name` as `module`'s source binds it at top level: defined
+    there (class, function, assignment), or imported (`from x import name`, `import x.y`)."""
+    path = module_path(module)
+    if path is None:
+        return None
+    tree = parse(path)
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name == name:
+                return f"{module}.{name}"
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                return f"{module}.{name}"
+    origin = _imported(module, name)
+    if origin is not None:
+        return f"{origin[0]}.{origin[1]}" if origin[0] else None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname == name:
+                    return alias.name
+                if alias.asname is None and alias.name.split(".")[0] == name:
+                    return name
+    return None
