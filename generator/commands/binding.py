@@ -87,7 +87,7 @@ def _call(node: WalkNode, *, with_conditional: bool) -> tuple[object, list[objec
         else:
             keywords[parameter.name] = _Value(parameter.name)
     if isinstance(raw, ModuleSpec):
-        module = cast(object, raw.module)
+        module = cast(object, getattr(raw, "module"))
         if isinstance(module, tuple):
             path, name = cast(tuple[str, str], module)
             module = cast(object, getattr(importlib.import_module(path), name))
@@ -98,7 +98,7 @@ def _call(node: WalkNode, *, with_conditional: bool) -> tuple[object, list[objec
             if rewrapped is module:
                 return module, [], {"<ModuleSpec called directly>": True}
             module = rewrapped
-        for name in cast(dict[str, object], raw.params or {}):
+        for name in cast(dict[str, object], getattr(raw, "params") or {}):
             keywords[name] = _Value(name)
         if raw.submodules is not None:
             keywords["submodules"] = _Value("submodules")

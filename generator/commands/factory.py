@@ -83,7 +83,7 @@ def load_factory(text: str) -> Callable[..., object]:
     factory = cast(object, getattr(module, name, None))
     if not callable(factory):
         raise UsageError(f"{module_name} has no callable {name!r}")
-    return cast(Callable[..., object], factory)
+    return factory
 
 
 def parse_options(options: list[str]) -> dict[str, object]:
@@ -119,9 +119,10 @@ def config_fields(args: argparse.Namespace) -> dict[str, object] | None:
 def make_config(fields: Mapping[str, object]) -> object:
     from megatron.core.transformer.transformer_config import TransformerConfig
 
-    values = {"use_cpu_initialization": True, **fields}
+    values: dict[str, object] = {"use_cpu_initialization": True, **fields}
+    build = cast(Callable[..., object], TransformerConfig)  # fields are checked by its __init__
     try:
-        return TransformerConfig(**values)
+        return build(**values)
     except (TypeError, ValueError, AssertionError) as error:
         raise UsageError(f"invalid TransformerConfig: {error}") from error
 
