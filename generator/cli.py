@@ -6,9 +6,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from generator.commands import dump, generate, infer, slots
+from generator.commands import conformance, dump, explain, generate, infer, slots
 
-COMMANDS = (generate, slots, dump, infer)
+COMMANDS = (generate, slots, dump, infer, explain, conformance)
 
 
 def main(argv: list[str] | None = None) -> int:
