@@ -170,27 +170,21 @@ def _parameters(
     rule = f"{owner}_PARAMETER_"
     old_names = {p.name: i for i, p in enumerate(old)}
     new_names = {p.name: i for i, p in enumerate(new)}
-    renamed: set[str] = set()  # old names
+    renames = _renames(old, new)
     for index, parameter in enumerate(new):
-        if parameter.name in old_names or index >= len(old):
-            continue
-        previous = old[index]
-        if (
-            previous.name not in new_names
-            and compare_types(previous.type, parameter.type) is Order.SAME
-        ):
-            renamed.add(previous.name)
+        if parameter.name in renames.values():
+            previous = old[index].name
             yield _at(
                 parameter.location,
-                f"{name}: {previous.name} renamed to {parameter.name} (position {index})",
+                f"{name}: {previous} renamed to {parameter.name} (position {index})",
                 rule + "RENAMED",
             )
     for parameter in old:
-        if parameter.name not in new_names and parameter.name not in renamed:
+        if parameter.name not in new_names and parameter.name not in renames:
             yield _at(
                 parameter.location, f"{name}: {parameter.name} removed", rule + "REMOVED", True
             )
-    renamed_to = {new[old_names[o]].name for o in renamed}
+    renamed_to = set(renames.values())
     positional, positional_before = _common_positional(old, new)
     for parameter in new:
         what = f"{name}: {parameter.name}"
@@ -219,16 +213,26 @@ def _parameters(
             yield _at(parameter.location, detail, rule + "MOVED")
 
 
+def _renames(old: tuple[Parameter, ...], new: tuple[Parameter, ...]) -> dict[str, str]:
+    """Old name -> new name: a parameter removed and one added at the same position, with the
+    same type."""
+    old_names = {p.name for p in old}
+    new_names = {p.name for p in new}
+    return {
+        old[index].name: parameter.name
+        for index, parameter in enumerate(new[: len(old)])
+        if parameter.name not in old_names
+        and old[index].name not in new_names
+        and compare_types(old[index].type, parameter.type) is Order.SAME
+    }
+
+
 def _common_positional(
     old: tuple[Parameter, ...], new: tuple[Parameter, ...]
 ) -> tuple[list[str], list[str]]:
     """The positional parameters both versions have (renames followed), in each one's order:
     a parameter moved only because another was added or removed is not reported."""
-    renames = {
-        old[i].name: p.name
-        for i, p in enumerate(new)
-        if i < len(old) and old[i].name not in {q.name for q in new}
-    }
+    renames = _renames(old, new)
     before = [renames.get(p.name, p.name) for p in old if p.kind is not ParameterKind.KEYWORD]
     after = [p.name for p in new if p.kind is not ParameterKind.KEYWORD]
     return [n for n in after if n in before], [n for n in before if n in after]
