@@ -6,9 +6,9 @@ import os
 import sys
 from collections.abc import Callable
 
-from generator.commands import conformance, dump, explain, generate, infer, slots
+from generator.commands import breaking, conformance, dump, explain, generate, infer, slots
 
-COMMANDS = (generate, slots, dump, infer, explain, conformance)
+COMMANDS = (generate, slots, dump, infer, breaking, explain, conformance)
 
 
 def main(argv: list[str] | None = None) -> int:
