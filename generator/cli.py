@@ -4,9 +4,9 @@ with NAME, HELP, `configure(parser)` and `run(args) -> exit status`."""
 import argparse
 from collections.abc import Callable
 
-from generator.commands import dump, generate, slots
+from generator.commands import check, dump, generate, slots
 
-COMMANDS = (generate, slots, dump)
+COMMANDS = (generate, slots, dump, check)
 
 
 def main(argv: list[str] | None = None) -> int:
