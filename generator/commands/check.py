@@ -118,7 +118,9 @@ def print_report(out: Console, drift: list[Drift], where: str) -> None:
     rows: list[tuple[str, str, str, str]] = []
     previous = None
     for item in drift:
-        rows.append((item.slot if item.slot != previous else "", item.kind, item.detail, item.where))
+        rows.append(
+            (item.slot if item.slot != previous else "", item.kind, item.detail, item.where)
+        )
         previous = item.slot
     out.print(terminal.table(f"drift against {where}", ("slot", "kind", "detail", "where"), rows))
     counts: dict[str, int] = {}

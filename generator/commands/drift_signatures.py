@@ -149,15 +149,22 @@ def _passed(builder: Builder, implementation: Implementation) -> tuple[list[str]
 
 
 def _slots_by_builder(catalog: Catalog) -> dict[str, list[str]]:
+    """The described slots that still exist upstream, per Builder they accept (a removed slot or
+    Submodules class is reported once as such, not again for each of its implementations)."""
+    existing = {slot.key for slot in src.upstream_slots()}
     users: dict[str, list[str]] = {}
     for item in described_slots(catalog):
+        ref = src.resolve_dotted(item.submodules)
+        if ref is None or f"{ref.qualname}.{item.slot.name}" not in existing:
+            continue
         for builder in item.slot.builders:
             users.setdefault(builder, []).append(item.label)
     return users
 
 
-def _label(users: dict[str, list[str]], builder: str) -> str:
-    return ", ".join(sorted(users.get(builder, []))) or builder
+def _labels(users: dict[str, list[str]], builder: str) -> list[str]:
+    """The slots a Builder fills (drift of a shared Builder is reported for each of them)."""
+    return sorted(set(users.get(builder, [])))
 
 
 def implementations(catalog: Catalog) -> Iterator[Drift]:
@@ -170,20 +177,18 @@ def implementations(catalog: Catalog) -> Iterator[Drift]:
             continue
         if implementation.kind is ImplementationKind.UNBUILT:
             continue  # build_module returns the function itself; its signature is not called
-        label = _label(users, builder.name)
         signature = constructor(dotted)
-        if signature is None:
-            yield Drift(
-                label,
-                "implementation-missing",
-                f"{builder.name}: {dotted} no longer exists",
-                adapter.description.file,
-                0,
-            )
-            continue
-        if isinstance(signature, str):
-            continue
-        yield from _accepts(label, builder, implementation, signature)
+        for label in _labels(users, builder.name):
+            if signature is None:
+                yield Drift(
+                    label,
+                    "implementation-missing",
+                    f"{builder.name}: {dotted} no longer exists",
+                    adapter.description.file,
+                    0,
+                )
+            elif not isinstance(signature, str):
+                yield from _accepts(label, builder, implementation, signature)
 
 
 def _accepts(
@@ -225,9 +230,11 @@ def interface_methods(catalog: Catalog) -> Iterator[Drift]:
         for method in interface[0].methods:
             if method.name == "__call__" and _is_module(cls):
                 continue  # torch.nn.Module.__call__ runs forward
-            if _method(cls, method.name) is None:
+            if _method(cls, method.name) is not None:
+                continue
+            for label in _labels(users, builder.name):
                 yield Drift(
-                    _label(users, builder.name),
+                    label,
                     "interface-method",
                     f"{implementation.object} has no {method.name}() "
                     f"({interface[0].name} requires it)",
@@ -251,10 +258,11 @@ def protocols(catalog: Catalog) -> Iterator[Drift]:
     for name, upstream, slots, file in sorted(paired, key=lambda p: p[0]):
         if upstream is None or src.resolve_dotted(upstream.object) is not None:
             continue
-        yield Drift(
-            ", ".join(sorted(set(slots))) or name,
-            "protocol-removed",
-            f"{name} is paired with {upstream.object}, which no longer exists",
-            file,
-            0,
-        )
+        for label in sorted(set(slots)):
+            yield Drift(
+                label,
+                "protocol-removed",
+                f"{name} is paired with {upstream.object}, which no longer exists",
+                file,
+                0,
+            )
