@@ -8,6 +8,7 @@ differences listed below, each checked by reading both releases' source.
 
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -77,8 +78,9 @@ EXPECTED_0_18: list[tuple[str, str, str]] = [
 # - multi_token_prediction.py:741 MultiTokenPredictionLayer takes mamba_submodules (not
 #   hybrid_submodules); the block passes mamba_submodules= -> now-passed, no-longer-passed,
 #   implementation-signature.
-# - multi_latent_attention.py: MLASelfAttention/FusedMLASelfAttention and absorbed_mla's
-#   AbsorbedMLASelfAttention take no pp_layer_offset -> implementation-signature.
+# - transformer_layer.py:323-325 passes pp_layer_offset= to self_attention when it is not None;
+#   multi_latent_attention.py:384 MLASelfAttention.__init__ (so FusedMLASelfAttention, and
+#   absorbed_mla's AbsorbedMLASelfAttention) takes no pp_layer_offset -> implementation-signature.
 # - ssm/mamba_block.py:36 MambaStackSubmodules instead of models/hybrid/hybrid_block.py's
 #   HybridStack(Submodules) -> submodules-added/-removed, parent-missing; GatedDeltaNet as in 0.18.
 # - extensions/transformer_engine.py:2146 has TEFusedMLP, no TEFusedMLPWithGroupedLinear;
@@ -397,3 +399,74 @@ def test_the_table_groups_drift_by_slot_and_counts_each_kind(drift_0_17: list[Dr
     assert text.count("TransformerLayerSubmodules.mlp ") == 1  # the slot is named once
     assert f"{len(drift_0_17)} differences in " in text
     assert "implementation-signature 75" in text
+
+
+def _edit(path: Path, old: str, new: str, after: str = "") -> None:
+    text = path.read_text(encoding="utf-8")
+    start = text.index(after) if after else 0
+    at = text.index(old, start)
+    path.write_text(text[:at] + new + text[at + len(old) :], encoding="utf-8")
+
+
+def test_each_kind_of_edit_to_the_installed_source_is_reported_where_it_is(
+    tmp_path: Path,
+) -> None:
+    """A copy of the installed 0.19.2 source, edited the ways an upgrade can change it."""
+    core = tmp_path / "megatron" / "core"
+    shutil.copytree(src.core_dir(), core, ignore=shutil.ignore_patterns("__pycache__"))
+    mlp, layers = core / "transformer" / "mlp.py", core / "tensor_parallel" / "layers.py"
+    _edit(mlp, "linear_fc2: LinearFc2Builder", "linear_fc2: list[LinearFc2Builder]")
+    _edit(
+        mlp,
+        "activation_func: TEActivationFunctionBuilder | None = None",
+        "activation_func: TEActivationFunctionBuilder | None = IdentityOp\n"
+        "    linear_extra: LinearFc1Builder | None = None",
+    )
+    _edit(
+        mlp,
+        "config=self.config,\n",
+        "config=self.config,\n            new_flag=True,\n",
+        after="self.linear_fc1 = submodules.linear_fc1(",
+    )
+    _edit(layers, "        stride=1,\n", "", after="class ColumnParallelLinear(")
+    _edit(
+        layers,
+        "def backward_dw(self)",
+        "def backward_dw_gone(self)",
+        after="class ColumnParallelLinear(",
+    )
+    with src.reading(tmp_path):
+        found = find_drift(load_catalog(SCHEMAS))
+    got = {(d.kind, d.slot, d.detail, d.where) for d in found}
+    fc1, fc2, act = (f"MLPSubmodules.{n}" for n in ("linear_fc1", "linear_fc2", "activation_func"))
+    # (a list field is built element by element, so fc2's call site no longer counts: no-call-site)
+    assert {d.kind for d in found} == {
+        "no-call-site",
+        "slot-added",
+        "default",
+        "list",
+        "now-passed",
+        "implementation-signature",
+        "interface-method",
+    }, got
+    assert _has(
+        [g[:3] for g in got], "slot-added", "MLPSubmodules.linear_extra", "LinearFc1Builder"
+    )
+    assert _has([g[:3] for g in got], "default", act, "upstream `= IdentityOp`")
+    assert _has([g[:3] for g in got], "list", fc2, "list[LinearFc2Builder]")
+    assert _has([g[:3] for g in got], "now-passed", fc1, "new_flag=")
+    assert _has(
+        [g[:3] for g in got],
+        "implementation-signature",
+        fc1,
+        "ColumnParallelLinear does not accept stride",
+    )
+    assert _has(
+        [g[:3] for g in got], "interface-method", fc1, "ColumnParallelLinear has no backward_dw()"
+    )
+    where = {(d.kind, d.slot): d.where for d in found}
+    assert where[("now-passed", fc1)].startswith("megatron/core/transformer/mlp.py:")
+    assert where[("list", fc2)].startswith("megatron/core/transformer/mlp.py:")
+    # only ColumnParallelLinear lost stride: TE/Inference column-parallel classes are untouched
+    signature = {d.detail for d in found if d.kind == "implementation-signature"}
+    assert signature == {"ColumnParallelLinear does not accept stride"}
