@@ -6,9 +6,18 @@ import os
 import sys
 from collections.abc import Callable
 
-from generator.commands import breaking, conformance, dump, explain, generate, infer, slots
+from generator.commands import (
+    breaking,
+    check,
+    conformance,
+    dump,
+    explain,
+    generate,
+    infer,
+    slots,
+)
 
-COMMANDS = (generate, slots, dump, infer, breaking, explain, conformance)
+COMMANDS = (generate, slots, dump, check, infer, breaking, explain, conformance)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,10 +18,11 @@ Vocabulary:
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import importlib.util
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -32,9 +33,59 @@ _CONDITIONAL_STATEMENTS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, as
 _BOOKKEEPING_FIELDS = frozenset({"sharded_state_dict_keys_map"})
 
 
+_ROOT: list[Path] = []  # set by `reading(root)`: the megatron/core directory read instead
+
+
+def find_core_dir(root: Path) -> Path | None:
+    """`root` itself when it is a megatron/core directory, else `root/megatron/core` (an unpacked
+    wheel or a source checkout); None when neither holds megatron-core's source."""
+    for candidate in (root, root / "megatron" / "core"):
+        if candidate.name == "core" and (candidate / "__init__.py").is_file():
+            if (candidate / "transformer").is_dir():
+                return candidate.resolve()
+    return None
+
+
+def _clear_caches() -> None:
+    for cached in (
+        core_dir,
+        module_path,
+        parse,
+        resolve_class,
+        resolve_function,
+        upstream_slots,
+        _sources,
+        find_sites,
+        _index,
+    ):
+        cached.cache_clear()
+
+
+@contextlib.contextmanager
+def reading(root: Path | None) -> Generator[Path]:
+    """Within the block every function here reads the megatron/core source tree `root` (a
+    megatron/core directory or one that holds megatron/core, such as an unpacked wheel) instead
+    of the installed package; None keeps the installed one. Yields the megatron/core directory."""
+    if root is None:
+        yield core_dir()
+        return
+    found = find_core_dir(root)
+    if found is None:
+        raise FileNotFoundError(f"{root}: no megatron/core source tree there")
+    _ROOT.append(found)
+    _clear_caches()
+    try:
+        yield found
+    finally:
+        _ROOT.pop()
+        _clear_caches()
+
+
 @functools.cache
 def core_dir() -> Path:
-    """megatron/core's directory, found without importing it."""
+    """megatron/core's directory, found without importing it (or the tree `reading` selects)."""
+    if _ROOT:
+        return _ROOT[-1]
     spec = importlib.util.find_spec("megatron.core")
     assert spec is not None and spec.submodule_search_locations, "megatron-core is not installed"
     return Path(next(iter(spec.submodule_search_locations)))
@@ -90,11 +141,30 @@ class ClassRef:
         return f"{self.module}.{self.node.name}"
 
 
+def module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements of a module body, with those nested in module-level `if`/`try` blocks
+    (transformer_engine.py defines its classes under `if HAVE_TE and is_te_min_version(...)`)."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.If):
+            yield from module_level(stmt.body)
+            yield from module_level(stmt.orelse)
+        elif isinstance(stmt, ast.Try):
+            for block in (stmt.body, *(h.body for h in stmt.handlers), stmt.orelse):
+                yield from module_level(block)
+
+
 def _top_level_classes(module: str) -> dict[str, ast.ClassDef]:
+    """The module's classes; one defined at the top wins over a same-named one in a block."""
     path = module_path(module)
     if path is None:
         return {}
-    return {n.name: n for n in parse(path).body if isinstance(n, ast.ClassDef)}
+    found: dict[str, ast.ClassDef] = {}
+    for node in module_level(parse(path).body):
+        if isinstance(node, ast.ClassDef):
+            if node.name not in found or node in parse(path).body:
+                found[node.name] = node
+    return found
 
 
 def _imported(module: str, name: str) -> tuple[str, str] | None:
@@ -129,6 +199,23 @@ def resolve_class(module: str, name: str) -> ClassRef | None:
         classes = _top_level_classes(module)
         if name in classes:
             return ClassRef(module, classes[name], path)
+        origin = _imported(module, name)
+        if origin is None:
+            return None
+        module, name = origin
+    return None
+
+
+@functools.cache
+def resolve_function(module: str, name: str) -> tuple[Path, ast.FunctionDef] | None:
+    """The top-level function `name` as seen from `module` (defined there or imported)."""
+    for _ in range(8):  # follow re-exports
+        path = module_path(module)
+        if path is None:
+            return None
+        for node in module_level(parse(path).body):
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                return path, node
         origin = _imported(module, name)
         if origin is None:
             return None
