@@ -26,7 +26,7 @@ test-gpu: $(STAMP)
 
 # Train a small HybridModel from the generated TE-free hybrid spec on the CPU; writes the loss curve.
 demo: $(STAMP)
-	$(PY) -m demo.train_hybrid --out docs/demo-loss.png
+	$(PY) -W ignore::UserWarning -m demo.train_hybrid --out docs/demo-loss.png
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "need Python 3.12, got " + sys.version' \
