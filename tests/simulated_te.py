@@ -99,8 +99,9 @@ def _bare_te_mocks() -> list[tuple[object, str]]:
 
 
 def _none_te_names() -> list[tuple[object, str]]:
-    """(module, name) for each TE name bound to None in a loaded megatron or generated module
-    (recomputed when modules were loaded since the last call)."""
+    """(module, name) for each TE name bound to None in a loaded megatron or generated module,
+    also under the generated modules' private bindings (``_TEActivationOp``, bound once at
+    import), recomputed when modules were loaded since the last call."""
     global _found
     if _found[0] != len(sys.modules):
         found: list[tuple[object, str]] = []
@@ -109,9 +110,10 @@ def _none_te_names() -> list[tuple[object, str]]:
                 continue
             namespace = vars(module)
             found.extend(
-                (module, name)
+                (module, bound)
                 for name in STAND_INS
-                if name in namespace and namespace[name] is None
+                for bound in (name, f"_{name}")
+                if bound in namespace and namespace[bound] is None
             )
         _found = (len(sys.modules), found)
     return _found[1]
@@ -131,7 +133,7 @@ def simulated_te() -> Generator[None]:
 
     try:
         for module, name in _none_te_names():
-            rebind(module, name, STAND_INS[name])
+            rebind(module, name, STAND_INS[name.removeprefix("_")])
         for module, name in _bare_te_mocks():
             rebind(module, name, BARE_STAND_INS[name])
         for module in (gpt_layer_specs, experimental_attention_variant_module_specs):

@@ -308,11 +308,14 @@ def test_a_removed_builder_slot_and_factory_parameter_are_breaking(catalog: Cata
     descriptions: list[Description] = []
     dropped: list[Parameter] = []
     for item in catalog.descriptions:
-        if item.specs:
-            spec = item.specs[0]
+        # the first factory of each file that has parameters loses its first one
+        index = next((i for i, spec in enumerate(item.specs) if spec.parameters), None)
+        if index is not None:
+            spec = item.specs[index]
             dropped.append(spec.parameters[0])
             spec = dataclasses.replace(spec, parameters=spec.parameters[1:])
-            item = dataclasses.replace(item, specs=(spec, *item.specs[1:]))
+            specs = (*item.specs[:index], spec, *item.specs[index + 1 :])
+            item = dataclasses.replace(item, specs=specs)
         descriptions.append(item)
     changed = dataclasses.replace(
         catalog, builders=builders, parents=parents, descriptions=tuple(descriptions)
