@@ -8,9 +8,9 @@ Engine: TE classes are megatron's placeholders) and once inside :func:`tests.sim
 (TE 2.14 simulated). Upstream's values are evaluated at import, so inside the environment both
 modules are reloaded (and reloaded again afterwards, to leave the process as it was).
 
-One deliberate difference: the DSA layer ('S', ``dsa_layer``) is not generated (DSAttention cannot
-fill the typed core-attention slot under pyright strict; see ``get_dsa_module_spec_for_backend``),
-so ours leaves it at upstream's dataclass default IdentityOp; every other slot must be equal.
+The trees are compared in full, every slot included (the DSA layer, 'D' / ``dsa_layer``, too:
+absorbed MLA with DSAttention in the TE stack, MLASelfAttention with DSAttention in the inference
+stack, as upstream).
 
 The TE-free local spec (``get_hybrid_stack_local_spec``, not in upstream) names no TE or inference
 class, puts each TE class of upstream's TE spec's tree swapped for its local counterpart where
@@ -19,7 +19,6 @@ both trees have a node, and equals an upstream-style literal spec written here.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import warnings
 from collections.abc import Callable, Iterator
@@ -65,9 +64,6 @@ with warnings.catch_warnings():
         HybridStackWithLiftedSlots,
         HybridStackWithLiftedSlotsSubmodules,
     )
-
-NOT_GENERATED_SLOTS = ("dsa_layer",)
-"""Slots of upstream's stacks that ours leave at upstream's default IdentityOp (see module doc)."""
 
 # (label, upstream's value, ours), each read from the module objects (they are reloaded).
 Pick = Callable[[ModuleType], object]
@@ -118,11 +114,6 @@ def _trees(te: bool, pick_upstream: Pick, pick_ours: Pick) -> tuple[Tree, Tree]:
                 importlib.reload(ours)
 
 
-def _without(tree: Tree, slots: tuple[str, ...]) -> Tree:
-    assert isinstance(tree, SpecNode)
-    return dataclasses.replace(tree, slots=tuple((n, v) for n, v in tree.slots if n not in slots))
-
-
 def _slot(tree: Tree, name: str) -> Tree:
     assert isinstance(tree, SpecNode)
     return dict(tree.slots)[name]
@@ -146,13 +137,11 @@ def test_hybrid_specs_equal_upstreams(case: tuple[str, Pick, Pick], te: bool) ->
         _assert_equal(upstream_tree, ours_tree)
         return
     assert isinstance(upstream_tree, SpecNode) and upstream_tree.implementation is HybridStack
-    for name in NOT_GENERATED_SLOTS:
-        assert isinstance(_slot(upstream_tree, name), SpecNode)
-        assert _slot(upstream_tree, name) != normalize(IdentityOp)
-        assert _slot(ours_tree, name) == normalize(IdentityOp), f"{name}: not generated"
-    _assert_equal(
-        _without(upstream_tree, NOT_GENERATED_SLOTS), _without(ours_tree, NOT_GENERATED_SLOTS)
-    )
+    # The DSA layer is a real layer in both (no longer left at the default IdentityOp).
+    assert isinstance(_slot(upstream_tree, "dsa_layer"), SpecNode)
+    assert _slot(upstream_tree, "dsa_layer") != normalize(IdentityOp)
+    assert _slot(ours_tree, "dsa_layer") != normalize(IdentityOp)
+    _assert_equal(upstream_tree, ours_tree)
 
 
 def test_mamba_values_alias_the_hybrid_ones() -> None:
@@ -189,7 +178,7 @@ LOCAL_COUNTERPARTS = {
 
 NOT_SWAPPED = ("moe_layer.mlp.experts", "dsa_layer", "mla_layer", "gdn_layer")
 """Subtrees without a one-for-one swap: the local MoE experts are a SequentialMLP (upstream's
-local choice for moe_grouped_gemm) where TE has TEGroupedMLP; 'S', 'L', 'G' are not supported."""
+local choice for moe_grouped_gemm) where TE has TEGroupedMLP; 'D', '+', 'G' are not supported."""
 
 
 def test_local_spec_names_no_te_or_inference_class() -> None:
@@ -316,7 +305,7 @@ def test_local_spec_equals_the_upstream_style_literal(factory: str) -> None:
 
 
 def test_local_spec_leaves_unsupported_symbols_at_upstreams_default() -> None:
-    """'G', 'L' and 'S' have no faithful TE-free variant (see the factory's docstring)."""
+    """'G', '+' and 'D' have no faithful TE-free variant (see the factory's docstring)."""
     tree = normalize(ours.get_hybrid_stack_local_spec())
     for name in ("gdn_layer", "mla_layer", "dsa_layer"):
         assert _slot(tree, name) == normalize(IdentityOp), name
