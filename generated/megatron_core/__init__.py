@@ -23,7 +23,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 5db836cd0892a0162975fb7b98445c02
+# Input hash: 9429b2fbe1a766689cb11569d910fbf4
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -34,6 +34,7 @@ from .absorbed_mla import (
     AbsorbedLayerNormFromIdentityOp,
     AbsorbedLayerNormFromTENorm,
     AbsorbedLinearProjBuilder,
+    AbsorbedLinearProjFromInferenceRowParallelLinear,
     AbsorbedLinearProjFromTERowParallelLinear,
     MLAAttentionFromAbsorbedMLASelfAttention,
     absorbed_mla_self_attention_submodules,
@@ -336,6 +337,7 @@ __all__ = [
     "AbsorbedLayerNormFromIdentityOp",
     "AbsorbedLayerNormFromTENorm",
     "AbsorbedLinearProjBuilder",
+    "AbsorbedLinearProjFromInferenceRowParallelLinear",
     "AbsorbedLinearProjFromTERowParallelLinear",
     "AttentionBuilder",
     "AttentionFromSelfAttention",
