@@ -14,7 +14,7 @@ Backends: the ``*_for_backend`` and experimental-attention factories are called 
 upstream's providers (local, TE, inference; the experimental ones also with None); the generated
 ones draw their modules from ``typed_provider(backend)`` (generated/megatron_core/backends.py),
 as upstream's draw them from the backend. The one backend case refused on purpose is gated delta
-net from the local provider (``LOCAL_GDN_REFUSAL``); DSA is not generated for any backend.
+net from the local provider (``LOCAL_GDN_REFUSAL``); DSA from the local provider is refused (upstream raises AttributeError).
 
 Arguments equal to upstream's defaults are not passed, so a combination that only uses the
 options a generated factory already has calls it exactly as a user would.

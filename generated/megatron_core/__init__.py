@@ -23,7 +23,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 273556bcfafbf117ed487621ffd6e8ee
+# Input hash: fd1733ec8887a0bb8c1ea2ac1cbbce4a
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (
@@ -34,6 +34,7 @@ from .absorbed_mla import (
     AbsorbedLayerNormFromIdentityOp,
     AbsorbedLayerNormFromTENorm,
     AbsorbedLinearProjBuilder,
+    AbsorbedLinearProjFromInferenceRowParallelLinear,
     AbsorbedLinearProjFromTERowParallelLinear,
     MLAAttentionFromAbsorbedMLASelfAttention,
     absorbed_mla_self_attention_submodules,
@@ -336,6 +337,7 @@ __all__ = [
     "AbsorbedLayerNormFromIdentityOp",
     "AbsorbedLayerNormFromTENorm",
     "AbsorbedLinearProjBuilder",
+    "AbsorbedLinearProjFromInferenceRowParallelLinear",
     "AbsorbedLinearProjFromTERowParallelLinear",
     "AttentionBuilder",
     "AttentionFromSelfAttention",

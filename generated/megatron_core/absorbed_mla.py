@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: ba5b27b45e41404be318ec1e7d7c4b7d
+# Input hash: eaf78076e05148fa9b74affe61b50be9
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla); and the
 AbsorbedMLASelfAttention adapter of TransformerLayer's self_attention (MLAAttentionBuilder).
@@ -23,6 +23,7 @@ from megatron.core.extensions.transformer_engine import (
 from megatron.core.fusions.fused_layer_norm import FusedLayerNorm
 from megatron.core.packed_seq_params import PackedSeqParams
 from megatron.core.process_groups_config import ProcessGroupCollection
+from megatron.core.tensor_parallel.inference_layers import InferenceRowParallelLinear
 from megatron.core.transformer.enums import AttnMaskType
 from megatron.core.transformer.experimental_attention_variant.absorbed_mla import (
     AbsorbedMLASelfAttention,
@@ -49,6 +50,7 @@ __all__ = [
     "AbsorbedLayerNormFromIdentityOp",
     "AbsorbedLayerNormFromTENorm",
     "AbsorbedLinearProjBuilder",
+    "AbsorbedLinearProjFromInferenceRowParallelLinear",
     "AbsorbedLinearProjFromTERowParallelLinear",
     "MLAAttentionFromAbsorbedMLASelfAttention",
     "absorbed_mla_self_attention_submodules",
@@ -182,6 +184,56 @@ class AbsorbedLinearProjFromTERowParallelLinear(ModuleSpec):
                 "TERowParallelLinear needs transformer_engine, which is not installed"
             )
         return TERowParallelLinear(
+            input_size,
+            output_size,
+            config=config,
+            init_method=init_method,
+            bias=bias,
+            input_is_parallel=input_is_parallel,
+            skip_bias_add=skip_bias_add,
+            is_expert=is_expert,
+            tp_comm_buffer_name=tp_comm_buffer_name,
+            tp_group=tp_group,
+            name=name,
+        )
+
+
+class AbsorbedLinearProjFromInferenceRowParallelLinear(ModuleSpec):
+    """AbsorbedLinearProjBuilder that builds InferenceRowParallelLinear: Inference-optimized
+    TERowParallelLinear (InferenceSpecProvider.row_parallel_linear(), as upstream's DSA spec
+    puts it into linear_proj).
+
+    Slots: AbsorbedMLASelfAttentionSubmodules.linear_proj. The parent builds it with
+    build_module(spec, ...).
+    """
+
+    def __init__(self) -> None:
+        # ModuleSpec.__init__ annotates params as a bare dict, partially unknown to pyright.
+        super().__init__(  # pyright: ignore[reportUnknownMemberType]
+            module=InferenceRowParallelLinear,
+        )
+
+    def __call__(
+        self,
+        input_size: int,
+        output_size: int,
+        /,
+        *,
+        config: TransformerConfig,
+        init_method: Callable[[Tensor], None],
+        bias: bool,
+        input_is_parallel: bool,
+        skip_bias_add: bool,
+        is_expert: bool,
+        tp_comm_buffer_name: str,
+        tp_group: ProcessGroup,
+        name: str | None = None,
+    ) -> LinearProjInterface:
+        if not HAVE_TE:
+            raise ModuleNotFoundError(
+                "InferenceRowParallelLinear needs transformer_engine, which is not installed"
+            )
+        return InferenceRowParallelLinear(
             input_size,
             output_size,
             config=config,

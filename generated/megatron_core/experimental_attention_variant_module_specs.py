@@ -10,21 +10,25 @@
 #   schemas/megatron_core/gpt_specs.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/moe_module_specs.json
-#   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 8716ff4a4db18e12998f6eb120509850
+# Input hash: 594eba270fc60b0f9091ea6c099e312b
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from the modules of the backend (typed_provider(backend);
 Transformer Engine when None). Gated delta net is generated (refused for a backend without
-fused norm + linear); DeepSeek Sparse Attention (DSA) is generated from Transformer Engine's
-modules (TESpecProvider or None).
+fused norm + linear); DeepSeek Sparse Attention (DSA) is generated from the backend's modules
+as upstream (Transformer Engine or inference; the local backend raises AttributeError as
+upstream's LocalSpecProvider, which has no linear()).
 """
 
 from megatron.core.extensions.transformer_engine import TELinear
 from megatron.core.extensions.transformer_engine_spec_provider import TESpecProvider
-from megatron.core.models.backends import BackendSpecProvider
+from megatron.core.models.backends import (
+    BackendSpecProvider,
+    InferenceSpecProvider,
+    LocalSpecProvider,
+)
 from megatron.core.transformer.enums import AttnMaskType
 from megatron.core.transformer.identity_op import IdentityOp
 from megatron.core.transformer.transformer_block import TransformerBlockSubmodules
@@ -34,6 +38,7 @@ from .absorbed_mla import (
     AbsorbedLayerNormFromFusedLayerNorm,
     AbsorbedLayerNormFromIdentityOp,
     AbsorbedLayerNormFromTENorm,
+    AbsorbedLinearProjFromInferenceRowParallelLinear,
     AbsorbedLinearProjFromTERowParallelLinear,
     MLAAttentionFromAbsorbedMLASelfAttention,
     absorbed_mla_self_attention_submodules,
@@ -51,20 +56,11 @@ from .dsa_attention import (
     IndexerFromDSAIndexer,
     ds_attention_submodules,
 )
-from .dsa_indexer import IndexerLinearFromTELinear, dsa_indexer_submodules
-from .gated_delta_net import (
-    AttentionNoOffsetFromGatedDeltaNet,
-    LayerNormSpecFromFusedLayerNorm,
-    LayerNormSpecFromTENorm,
-    gated_delta_net_submodules,
-)
+from .dsa_indexer import dsa_indexer_submodules
+from .gated_delta_net import AttentionNoOffsetFromGatedDeltaNet, gated_delta_net_submodules
 from .gpt_specs import get_mlp_module_spec_for_backend
 from .layer_norm import LayerNormFromFusedLayerNorm, LayerNormFromL2Norm, LayerNormFromTENorm
 from .moe_module_specs import get_moe_module_spec_for_backend
-from .multi_latent_attention import (
-    LinearQProjFromTEColumnParallelLinear,
-    LinearUpProjFromTEColumnParallelLinear,
-)
 from .spec_values import (
     attention_mlp_pairs,
     experimental_attention_pattern,
@@ -145,13 +141,22 @@ def get_dsa_module_spec_for_backend(
 ) -> MLAAttentionFromAbsorbedMLASelfAttention:
     """DeepSeek Sparse Attention as upstream's get_dsa_module_spec_for_backend builds it: absorbed
     MLA (AbsorbedMLASelfAttention, causal) whose core attention is DSAttention with a DSAIndexer,
-    from Transformer Engine modules; the q/kv norms are unfused (the indexer needs the normalized
-    query), so the spec's metainfo says the layer's input norm is not fused. DSAttention fills
-    core_attention as upstream annotates it (DSACoreAttentionBuilder; see
-    AbsorbedMLASelfAttentionSubmodules.core_attention), and the spec is typed as
-    MLAAttentionBuilder: the model must be built with an MLATransformerConfig. Unlike upstream,
-    which calls backend.linear() on None, a None backend means Transformer Engine as in the
-    sibling factories.
+    from the backend's modules: the indexer's linears from its linear(), k_norm from its
+    layer_norm(for_qk=True), the q/kv projections from its column_parallel_linear(), the down
+    projections the bare class TELinear (what TE's and inference's linear() give; the parent
+    dispatches on the class). linear_proj (AbsorbedLinearProjBuilder) and the q/kv norms
+    (AbsorbedLayerNormBuilder) are no fields of the typed providers' roles (no local
+    implementation), so they are chosen here per provider: TERowParallelLinear or
+    InferenceRowParallelLinear, and TENorm (FusedLayerNorm before TE 1.9) for both, as upstream's
+    row_parallel_linear() and layer_norm(for_qk=True); a TypedSpecProvider passed directly is
+    refused (NotImplementedError). The local backend is refused (NotImplementedError), where
+    upstream raises AttributeError (LocalSpecProvider has no linear()). The q/kv norms are
+    unfused (the indexer needs the normalized query), so the spec's metainfo says the layer's
+    input norm is not fused. DSAttention fills core_attention as upstream annotates it
+    (DSACoreAttentionBuilder; see AbsorbedMLASelfAttentionSubmodules.core_attention), and the
+    spec is typed as MLAAttentionBuilder: the model must be built with an MLATransformerConfig.
+    Unlike upstream, which calls backend.linear() on None, a None backend means Transformer
+    Engine as in the sibling factories.
 
     Args:
         config: The model's config: the attention variant, layer patterns, experts and norms come
@@ -174,10 +179,31 @@ def get_dsa_module_spec_for_backend(
         raise AssertionError(
             "use_kitchen: Kitchen is not installed with megatron-core 0.19.2 (HAVE_KITCHEN is False)"
         )
-    if backend is not None and backend.__class__ is not TESpecProvider:
+    if backend is not None and backend.__class__ is LocalSpecProvider:
         raise NotImplementedError(
-            "backend: DSA is generated from Transformer Engine's modules only (TESpecProvider, or None which picks it); other providers are refused"
+            "backend: DSA from LocalSpecProvider: upstream raises AttributeError ('LocalSpecProvider' object has no attribute 'linear'; its DSA spec takes the indexer's linears and the down projections from backend.linear()); the generated spec refuses it (a check cannot raise AttributeError)"
         )
+    provider = TypedTESpecProvider() if backend is None else typed_provider(backend=backend)
+    provided_linears = provider.linear()
+    linears = (
+        not_generated(
+            reason="DSA with a backend without linear() (TypedSpecProvider.linear() is None): upstream takes the indexer's linears from backend.linear()"
+        )
+        if provided_linears is None
+        else provided_linears
+    )
+    column_parallel = provider.column_parallel_linear()
+    linear_proj = (
+        AbsorbedLinearProjFromInferenceRowParallelLinear()
+        if backend is not None and backend.__class__ is InferenceSpecProvider
+        else (
+            AbsorbedLinearProjFromTERowParallelLinear()
+            if backend is None or backend.__class__ is TESpecProvider
+            else not_generated(
+                reason="DSA from a TypedSpecProvider of your own: linear_proj (AbsorbedLinearProjBuilder) and the q/kv norms (AbsorbedLayerNormBuilder) are no fields of the providers' roles; they are generated for upstream's TESpecProvider (or None) and InferenceSpecProvider only"
+            )
+        )
+    )
     qk_norm = (
         (
             AbsorbedLayerNormFromTENorm()
@@ -190,28 +216,24 @@ def get_dsa_module_spec_for_backend(
     return with_fused_input_layernorm(
         spec=MLAAttentionFromAbsorbedMLASelfAttention(
             submodules=absorbed_mla_self_attention_submodules(
-                linear_q_proj=LinearQProjFromTEColumnParallelLinear(),
+                linear_q_proj=column_parallel.linear_q_proj,
                 linear_q_down_proj=TELinear,
-                linear_q_up_proj=LinearUpProjFromTEColumnParallelLinear(),
+                linear_q_up_proj=column_parallel.linear_q_up_proj,
                 linear_kv_down_proj=TELinear,
-                linear_kv_up_proj=LinearUpProjFromTEColumnParallelLinear(),
+                linear_kv_up_proj=column_parallel.linear_kv_up_proj,
                 core_attention=DSACoreAttentionFromDSAttention(
                     submodules=ds_attention_submodules(
                         indexer=IndexerFromDSAIndexer(
                             submodules=dsa_indexer_submodules(
-                                linear_wq_b=IndexerLinearFromTELinear(),
-                                linear_wk=IndexerLinearFromTELinear(),
-                                k_norm=(
-                                    LayerNormSpecFromTENorm()
-                                    if te_at_least("1.9.0")
-                                    else LayerNormSpecFromFusedLayerNorm()
-                                ),
-                                linear_weights_proj=IndexerLinearFromTELinear(),
+                                linear_wq_b=linears.linear_wq_b,
+                                linear_wk=linears.linear_wk,
+                                k_norm=provider.layer_norm(rms_norm=False, for_qk=True).k_norm,
+                                linear_weights_proj=linears.linear_weights_proj,
                             )
                         )
                     )
                 ),
-                linear_proj=AbsorbedLinearProjFromTERowParallelLinear(),
+                linear_proj=linear_proj,
                 q_layernorm=qk_norm,
                 kv_layernorm=qk_norm,
             ),
