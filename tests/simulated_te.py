@@ -136,8 +136,10 @@ def simulated_te() -> Generator[None]:
             rebind(module, name, STAND_INS[name.removeprefix("_")])
         for module, name in _bare_te_mocks():
             rebind(module, name, BARE_STAND_INS[name])
-        for module in (gpt_layer_specs, experimental_attention_variant_module_specs):
-            rebind(module, "HAVE_TE", True)
+        generated = [m for n, m in list(sys.modules.items()) if n.startswith("generated.")]
+        for module in (gpt_layer_specs, experimental_attention_variant_module_specs, *generated):
+            if hasattr(module, "HAVE_TE"):
+                rebind(module, "HAVE_TE", True)
             rebind(module, "TESpecProvider", TESpecProvider)
         rebind(gpt_layer_specs, "TENorm", te_module.TENorm)
         rebind(megatron_utils, "_te_version", Version(TE_VERSION))

@@ -46,8 +46,12 @@ def test_single_moe_layer_spec_ignores_moe_layer_freq_issue_6059(
     module: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, data = report(
-        capsys, f"{module}:get_gpt_layer_local_spec", "--opt", "num_experts=16",
-        "--preset", "gpt-moe-freq",
+        capsys,
+        f"{module}:get_gpt_layer_local_spec",
+        "--opt",
+        "num_experts=16",
+        "--preset",
+        "gpt-moe-freq",
     )
     assert status == 1
     assert data["binding_failures"] == []
@@ -61,8 +65,12 @@ def test_single_moe_layer_spec_ignores_moe_layer_freq_issue_6059(
 @pytest.mark.parametrize("module", [OURS, UPSTREAM])
 def test_decoder_block_spec_conforms(module: str, capsys: pytest.CaptureFixture[str]) -> None:
     status, data = report(
-        capsys, f"{module}:get_gpt_decoder_block_spec", "--opt", "use_transformer_engine=False",
-        "--preset", "gpt-moe-freq",
+        capsys,
+        f"{module}:get_gpt_decoder_block_spec",
+        "--opt",
+        "use_transformer_engine=False",
+        "--preset",
+        "gpt-moe-freq",
     )
     assert (status, data["binding_failures"], data["ignored_config_fields"]) == (0, [], [])
     assert data["slots_checked"] > 100
@@ -76,8 +84,12 @@ def test_dense_spec_ignores_num_moe_experts(capsys: pytest.CaptureFixture[str]) 
 
 def test_qk_norm_in_spec_without_qk_layernorm_in_config(capsys: pytest.CaptureFixture[str]) -> None:
     status, data = report(
-        capsys, f"{OURS}:get_gpt_layer_local_spec", "--opt", "qk_layernorm=True",
-        "--preset", "gpt-dense",
+        capsys,
+        f"{OURS}:get_gpt_layer_local_spec",
+        "--opt",
+        "qk_layernorm=True",
+        "--preset",
+        "gpt-dense",
     )
     assert status == 1
     [finding] = data["ignored_config_fields"]
@@ -98,8 +110,19 @@ def test_binding_failure_is_reported_for_an_implementation_lacking_a_parameter(
 
 
 def test_table_output_and_missing_config(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["conformance", f"{UPSTREAM}:get_gpt_layer_local_spec", "--opt",
-                 "num_experts=16", "--preset", "gpt-moe-freq"]) == 1
+    assert (
+        main(
+            [
+                "conformance",
+                f"{UPSTREAM}:get_gpt_layer_local_spec",
+                "--opt",
+                "num_experts=16",
+                "--preset",
+                "gpt-moe-freq",
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     assert "Config fields the spec ignores" in out and "moe_layer_freq" in out
     with pytest.raises(SystemExit) as exit_info:

@@ -38,13 +38,18 @@ def test_plain_output_names_slots_implementations_adapters_and_argument_origins(
 ) -> None:
     assert main(["explain", LOCAL, "--opt", "qk_layernorm=True"]) == 0
     out = capsys.readouterr().out
-    assert "self_attention: transformer.attention.SelfAttention  [AttentionFromSelfAttention]" in out
+    assert (
+        "self_attention: transformer.attention.SelfAttention  [AttentionFromSelfAttention]" in out
+    )
     assert "attn_mask_type = fixed: AttnMaskType.causal by the spec" in out
     assert "mlp: transformer.mlp.MLP  [MlpFromMLP]  (MlpBuilder)" in out
     assert "tp_group <- derived: pg_collection.tp from TransformerLayer" in out
     assert "is_mtp_layer x dropped: passed by TransformerLayer" in out
     assert "input_size <- renamed: query_projection_size from SelfAttention" in out
-    assert "q_layernorm: transformer.torch_norm.WrappedTorchNorm  [LayerNormFromWrappedTorchNorm]" in out
+    assert (
+        "q_layernorm: transformer.torch_norm.WrappedTorchNorm  [LayerNormFromWrappedTorchNorm]"
+        in out
+    )
     assert "\x1b[" not in out  # plain when piped
 
 
@@ -56,13 +61,23 @@ def test_json_tree_has_slots_adapters_and_origins_for_our_spec_and_upstreams(
     assert ours["adapter_kind"] == "generated"
     mlp = find(ours, "mlp")
     assert (mlp["implementation"], mlp["adapter"], mlp["builder"]) == (
-        "transformer.mlp.MLP", "MlpFromMLP", "MlpBuilder")
+        "transformer.mlp.MLP",
+        "MlpFromMLP",
+        "MlpBuilder",
+    )
     assert origins(mlp)["tp_group"] == ("derived", "pg_collection.tp from TransformerLayer")
     assert origins(mlp)["is_mtp_layer"][0] == "dropped"
     assert origins(find(ours, "self_attention"))["attn_mask_type"] == (
-        "fixed", "AttnMaskType.causal by the spec")
+        "fixed",
+        "AttnMaskType.causal by the spec",
+    )
     assert [c["slot"] for c in find(ours, "self_attention")["children"]] == [  # type: ignore[union-attr]
-        "linear_qkv", "core_attention", "linear_proj", "q_layernorm", "k_layernorm"]
+        "linear_qkv",
+        "core_attention",
+        "linear_proj",
+        "q_layernorm",
+        "k_layernorm",
+    ]
     # Upstream's own factory: the same tree, each value named by the adapter that describes it.
     upstream = run_json(capsys, UPSTREAM_LOCAL)
     up_mlp = find(upstream, "mlp")
@@ -89,7 +104,9 @@ def test_dot_output_is_valid_graphviz(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_svg_without_dot_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(shutil, "which", lambda _name: None)  # pyright: ignore[reportUnknownLambdaType]
+    monkeypatch.setattr(
+        shutil, "which", lambda _name: None
+    )  # pyright: ignore[reportUnknownLambdaType]
     assert main(["explain", LOCAL, "--out", str(tmp_path / "x.svg")]) == 2
     assert "dot" in capsys.readouterr().err
 

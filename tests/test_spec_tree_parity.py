@@ -6,15 +6,19 @@ then ``generated.megatron_core``), both are normalized with :mod:`generator.spec
 trees must be equal; a failure shows the differing paths. Where upstream rejects a combination
 (raises), the generated factory must raise an exception of the same type.
 
-A few combinations upstream builds are refused on purpose by the generated factories
-(:func:`deliberate_refusal`, each with its reason): there the generated factory must raise the
-stated exception (then the case is an xfail, as for anything not generated yet).
+A few combinations are refused on purpose by the generated factories (:func:`deliberate_refusal`,
+each with its reason): upstream returns a spec that cannot be built (local MLA, local gated delta
+net), or crashes with an AttributeError (DSA from the local provider). There the test checks
+both sides: upstream still returns that spec (or raises that exception), and the generated
+factory raises the stated exception naming the cause. A generated factory that raises
+NotImplementedError anywhere else is an xfail: a gap, named in its message.
 
 Backends: the ``*_for_backend`` and experimental-attention factories are called with each of
 upstream's providers (local, TE, inference; the experimental ones also with None); the generated
 ones draw their modules from ``typed_provider(backend)`` (generated/megatron_core/backends.py),
 as upstream's draw them from the backend. The one backend case refused on purpose is gated delta
-net from the local provider (``LOCAL_GDN_REFUSAL``); DSA from the local provider is refused (upstream raises AttributeError).
+net from the local provider (``LOCAL_GDN_REFUSAL``); DSA from the local provider is refused
+where upstream crashes (``LOCAL_DSA_REFUSAL``).
 
 Arguments equal to upstream's defaults are not passed, so a combination that only uses the
 options a generated factory already has calls it exactly as a user would.
@@ -597,6 +601,16 @@ LOCAL_GDN_REFUSAL = (
     " column_parallel_layer_norm_linear(), None, into GatedDeltaNet's in_proj, which"
     " build_module cannot build; the typed slot needs an InProjBuilder"
 )
+LOCAL_DSA_REFUSAL = (
+    "upstream's LocalSpecProvider has no linear(), which upstream's DSA spec calls for the"
+    " indexer's linears and the down projections (AttributeError); ours refuses up front"
+)
+DSA_FACTORIES = (
+    "get_dsa_module_spec_for_backend",
+    "get_experimental_attention_variant_module_spec",
+    "get_transformer_layer_with_experimental_attention_variant_spec",
+)
+
 LOCAL_GDN_FACTORIES = (
     "get_gated_delta_net_module_spec",
     "get_experimental_attention_variant_module_spec",
@@ -604,23 +618,40 @@ LOCAL_GDN_FACTORIES = (
 )
 
 
-def deliberate_refusal(case: Case) -> tuple[type[Exception], str, str] | None:
-    """(exception type, phrase of its message, why) where ours refuses what upstream builds."""
+@dataclass(frozen=True)
+class Refusal:
+    """Ours raises `raises` (its message naming `phrase`) where upstream returns a spec that
+    cannot be built (`upstream_raises` None) or itself raises `upstream_raises`."""
+
+    raises: type[Exception]
+    phrase: str
+    why: str
+    upstream_raises: type[Exception] | None = None
+
+
+def deliberate_refusal(case: Case) -> Refusal | None:
+    """The deliberate refusal that applies to `case`, if any."""
     tokens = case.label.split("-")
     if case.factory in ("get_gpt_layer_local_spec", "get_gpt_layer_local_submodules"):
         if "multi_latent_attention" in tokens and "qk_l2_norm" not in tokens:
-            return NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL
+            return Refusal(NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL)
     if case.factory in ("get_gpt_decoder_layer_specs", "get_gpt_decoder_block_spec"):
         if case.label.startswith("mla-") and "qk_l2_norm" not in tokens:
             if "use_transformer_engine" not in tokens:
-                return NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL
+                return Refusal(NotImplementedError, "DotProductAttention", LOCAL_MLA_REFUSAL)
     if "backend=local" in tokens and case.factory in LOCAL_GDN_FACTORIES:
         # Upstream's GatedDeltaNet spec from LocalSpecProvider: built by the GDN factory for any
         # config, by the others where the config's variant is gated_delta_net.
         if case.factory == "get_gated_delta_net_module_spec" or case.label.startswith(
             ("gdn-", "local-impl-gdn-")
         ):
-            return NotImplementedError, "in_proj", LOCAL_GDN_REFUSAL
+            return Refusal(NotImplementedError, "in_proj", LOCAL_GDN_REFUSAL)
+    if (
+        "backend=local" in tokens
+        and case.factory in DSA_FACTORIES
+        and case.label.startswith("dsa-")
+    ):
+        return Refusal(NotImplementedError, "linear()", LOCAL_DSA_REFUSAL, AttributeError)
     return None
 
 
@@ -650,6 +681,22 @@ EXPECTED_MATRIX_SIZES = {
     "get_transformer_layer_with_experimental_attention_variant_spec": 32,
     "get_transformer_block_with_experimental_attention_variant_spec": 8,
 }
+
+
+def test_upstreams_local_gated_delta_net_spec_cannot_be_built() -> None:
+    """The ground of LOCAL_GDN_REFUSAL: upstream's spec has in_proj None, which build_module
+    cannot build (it reads None.module)."""
+    from megatron.core.models.backends import LocalSpecProvider
+    from megatron.core.transformer.spec_utils import build_module
+
+    config = ConfigCase("gdn", dict(_GDN, num_layers=4, linear_attention_freq=2)).make()
+    with environment(True):
+        spec = upstream_factory("get_gated_delta_net_module_spec")(
+            config=config, backend=LocalSpecProvider()
+        )
+    assert spec.submodules.in_proj is None
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'module'"):
+        build_module(spec.submodules.in_proj, 64, 128, config=config)
 
 
 def test_matrix_sizes() -> None:
@@ -740,17 +787,28 @@ def test_spec_tree_parity(case: Case, request: pytest.FixtureRequest) -> None:
     upstream_outcome, upstream_tree = run(upstream_factory(case.factory), case)
     ours_outcome, ours_tree = run(ours, case)
     refusal = deliberate_refusal(case)
-    if refusal is not None and upstream_outcome.error is None:
-        expected_refusal, phrase, why = refusal
-        if not isinstance(ours_outcome.error, expected_refusal) or phrase not in str(
+    if refusal is not None:
+        if refusal.upstream_raises is None:
+            assert upstream_outcome.error is None, (
+                f"upstream now rejects this combination ({upstream_outcome.error!r}):"
+                f" the deliberate refusal ({refusal.why}) must be revisited"
+            )
+        else:
+            assert isinstance(upstream_outcome.error, refusal.upstream_raises), (
+                f"upstream no longer raises {refusal.upstream_raises.__name__} here"
+                f" ({upstream_outcome.error!r}): the deliberate refusal ({refusal.why}) must be"
+                " revisited"
+            )
+        if not isinstance(ours_outcome.error, refusal.raises) or refusal.phrase not in str(
             ours_outcome.error
         ):
             pytest.fail(
-                f"the generated factory must refuse this combination ({why}) with"
-                f" {expected_refusal.__name__} mentioning {phrase!r}; it gave"
+                f"the generated factory must refuse this combination ({refusal.why}) with"
+                f" {refusal.raises.__name__} mentioning {refusal.phrase!r}; it gave"
                 f" {ours_outcome.error!r}",
                 pytrace=False,
             )
+        return  # refused on purpose, for the stated reason, as checked above
     if isinstance(ours_outcome.error, NotImplementedError):
         # The generated factory names what it does not cover yet (e.g. local MLA).
         pytest.xfail(f"not generated yet: {ours_outcome.error}")

@@ -11,14 +11,18 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 449aa5276c6a930f28ba998acd7d79d5
+# Input hash: 2581ea325e6b6eeb260213474dda1783
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
 
 from typing import Literal
 
-from megatron.core.extensions.transformer_engine import TELayerNormColumnParallelLinear, TELinear
+from megatron.core.extensions.transformer_engine import (
+    HAVE_TE,
+    TELayerNormColumnParallelLinear,
+    TELinear,
+)
 from megatron.core.models.backends import BackendSpecProvider
 from megatron.core.transformer.enums import AttnMaskType
 from megatron.core.transformer.identity_op import IdentityOp
@@ -707,9 +711,11 @@ def get_gpt_layer_with_inference_submodules(
         moe_grouped_gemm: Use grouped GEMM for the experts.
         moe_use_legacy_grouped_gemm: Accepted for compatibility; unused upstream too.
     """
+    if not HAVE_TE:
+        raise AssertionError("--transformer-impl inference_optimized requires transformer engine")
     if not te_at_least("1.9.0"):
         raise NotImplementedError(
-            "Transformer Engine older than 1.9 (or none): upstream then uses Apex's FusedLayerNorm for q/k norms; the generated inference specs need TE >= 1.9"
+            "Transformer Engine older than 1.9: upstream then uses Apex's FusedLayerNorm for q/k norms; the generated inference specs need TE >= 1.9"
         )
     if multi_latent_attention and qk_l2_norm:
         raise AssertionError("qk_l2_norm is not supported with MLA.")
