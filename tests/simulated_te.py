@@ -74,7 +74,6 @@ BARE_STAND_INS: dict[str, type] = {name: _stand_in(name) for name in BARE_IN_SPE
 
 _MISSING = object()
 
-_found: tuple[int, list[tuple[object, str]]] = (-1, [])
 _found_bare: tuple[int, list[tuple[object, str]]] = (-1, [])
 
 
@@ -101,22 +100,19 @@ def _bare_te_mocks() -> list[tuple[object, str]]:
 def _none_te_names() -> list[tuple[object, str]]:
     """(module, name) for each TE name bound to None in a loaded megatron or generated module,
     also under the generated modules' private bindings (``_TEActivationOp``, bound once at
-    import), recomputed when modules were loaded since the last call."""
-    global _found
-    if _found[0] != len(sys.modules):
-        found: list[tuple[object, str]] = []
-        for module_name, module in list(sys.modules.items()):
-            if not module_name.startswith(("megatron.", "generated.")):
-                continue
-            namespace = vars(module)
-            found.extend(
-                (module, bound)
-                for name in STAND_INS
-                for bound in (name, f"_{name}")
-                if bound in namespace and namespace[bound] is None
-            )
-        _found = (len(sys.modules), found)
-    return _found[1]
+    import). Recomputed on every entry: a test may have rebound a name since the last one."""
+    found: list[tuple[object, str]] = []
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith(("megatron.", "generated.")):
+            continue
+        namespace = vars(module)
+        found.extend(
+            (module, bound)
+            for name in STAND_INS
+            for bound in (name, f"_{name}")
+            if bound in namespace and namespace[bound] is None
+        )
+    return found
 
 
 @contextlib.contextmanager
