@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, cast
 
 from generator.errors import DescriptionErrors
-from generator.load import SCHEMA_FILE, load_descriptions
-from generator.model import build_model
-from generator.validate import Catalog, validate
+from generator.load import SCHEMA_FILE
+from generator.pipeline import validated_catalog
+from generator.validate import Catalog
 
 from generator.commands import terminal
 from generator.commands.breaking_compare import Change, compare
@@ -151,8 +151,7 @@ def _catalog(schemas: Path, root: Path, version: str) -> Catalog:
     key = digest.hexdigest()
     if key not in _CATALOGS:
         try:
-            loaded = load_descriptions(schemas, root)
-            _CATALOGS[key] = validate([build_model(item) for item in loaded])
+            _CATALOGS[key] = validated_catalog(schemas, root)
         except DescriptionErrors as errors:
             raise InputError(f"the descriptions {version} are invalid:\n{errors}") from None
         except OSError as error:

@@ -28,10 +28,9 @@ from pathlib import Path
 from rich.console import Console
 
 from generator.errors import DescriptionErrors
-from generator.load import load_descriptions
-from generator.model import build_model
+from generator.pipeline import validated_catalog
 from generator.upstream import source as src
-from generator.validate import Catalog, validate
+from generator.validate import Catalog
 
 from generator.commands import terminal
 from generator.commands.drift import KINDS, Drift, call_sites, structure
@@ -77,7 +76,7 @@ def find_drift(catalog: Catalog) -> list[Drift]:
 @functools.cache
 def load_catalog(schemas: Path) -> Catalog:
     """The validated descriptions (loaded once per folder in a process)."""
-    return validate([build_model(item) for item in load_descriptions(schemas.resolve(), ROOT)])
+    return validated_catalog(schemas.resolve(), ROOT)
 
 
 def check(schemas: Path, megatron_root: Path | None) -> list[Drift]:

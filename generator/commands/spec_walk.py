@@ -336,8 +336,6 @@ def _origins(
 def load_catalog() -> Catalog:
     """The validated descriptions (raises DescriptionErrors)."""
     from generator.commands.paths import ROOT, SCHEMAS
-    from generator.load import load_descriptions
-    from generator.model import build_model
-    from generator.validate import validate
+    from generator.pipeline import validated_catalog
 
-    return validate([build_model(item) for item in load_descriptions(SCHEMAS, ROOT)])
+    return validated_catalog(SCHEMAS, ROOT)
