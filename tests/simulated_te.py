@@ -74,27 +74,23 @@ BARE_STAND_INS: dict[str, type] = {name: _stand_in(name) for name in BARE_IN_SPE
 
 _MISSING = object()
 
-_found_bare: tuple[int, list[tuple[object, str]]] = (-1, [])
-
 
 def _bare_te_mocks() -> list[tuple[object, str]]:
     """(module, name) for each binding of a ``BARE_IN_SPECS`` mock in a loaded megatron or
-    generated module, megatron's TE module included (recomputed when modules were loaded)."""
-    global _found_bare
-    if _found_bare[0] != len(sys.modules):
-        mocks = {name: getattr(te_module, name) for name in BARE_IN_SPECS}
-        found: list[tuple[object, str]] = []
-        for module_name, module in list(sys.modules.items()):
-            if not module_name.startswith(("megatron.", "generated.")):
-                continue
-            namespace = vars(module)
-            found.extend(
-                (module, name)
-                for name, value in mocks.items()
-                if name in namespace and namespace[name] is value
-            )
-        _found_bare = (len(sys.modules), found)
-    return _found_bare[1]
+    generated module, megatron's TE module included. Recomputed on every entry, as
+    :func:`_none_te_names`."""
+    mocks = {name: getattr(te_module, name) for name in BARE_IN_SPECS}
+    found: list[tuple[object, str]] = []
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith(("megatron.", "generated.")):
+            continue
+        namespace = vars(module)
+        found.extend(
+            (module, name)
+            for name, value in mocks.items()
+            if name in namespace and namespace[name] is value
+        )
+    return found
 
 
 def _none_te_names() -> list[tuple[object, str]]:
