@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from generator.errors import DescriptionErrors
-from generator.output import compare, write_atomically
+from generator.output import InterruptedAfterWriting, compare, recover, write_atomically
 from generator.pipeline import generate_files
 from generator.slots import README
 
@@ -32,14 +32,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except InterruptedAfterWriting:
+        print("interrupted after generated/ had been written in full", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted; generated/ was not changed", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     root: Path = args.root.resolve()
+    if not root.is_dir():
+        print(
+            f"--root {root}: no such folder (give the project root, which holds generated/)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         files = generate_files(args.schemas.resolve(), root)
     except DescriptionErrors as errors:
         print(errors, file=sys.stderr)
         print(f"{len(errors.errors)} error(s); generated/ was not changed.", file=sys.stderr)
         return 1
+    if not args.check:
+        recover(root)  # what a run killed while writing left behind
     drift = compare(root, files)
     outputs = "generated/ and README.md" if README in files else "generated/"
     if args.check:
