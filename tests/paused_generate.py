@@ -106,6 +106,9 @@ def main() -> int:
     options = parser.parse_args()
     signals: Path = options.signals
     point: str | None = options.pause
+    # Ctrl-C raises KeyboardInterrupt, as in a terminal, even where this process was started with
+    # SIGINT ignored (a background job of a non-interactive shell, nohup).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def pause() -> None:
         (signals / "paused").touch()
