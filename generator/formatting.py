@@ -4,6 +4,7 @@ import black
 from black.mode import TargetVersion
 from black.parsing import InvalidInput
 
+BLACK_VERSION: str = black.__version__
 MODE = black.Mode(line_length=100, target_versions={TargetVersion.PY312})
 
 
