@@ -6,7 +6,6 @@ taken from the cache of formatted modules instead of being rendered and formatte
 """
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
