@@ -22,7 +22,11 @@ def key(*parts: str) -> str:
 
 
 class TextCache:
-    """One namespace of entries (e.g. formatted modules); counts hits and misses."""
+    """One namespace of entries (e.g. formatted modules); counts hits and misses.
+
+    An entry starts with the SHA-256 of its text, so an entry damaged on disk (or edited) is a
+    miss, never wrong output.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -31,15 +35,18 @@ class TextCache:
 
     def get(self, entry: str) -> str | None:
         try:
-            text = (self.directory / entry[:2] / entry).read_text(encoding="utf-8")
+            stored = (self.directory / entry[:2] / entry).read_text(encoding="utf-8")
         except (FileNotFoundError, UnicodeDecodeError):
+            stored = ""
+        digest, _, text = stored.partition("\n")
+        if not stored or digest != key(text):
             self.misses += 1
             return None
         self.hits += 1
         return text
 
     def put(self, entry: str, text: str) -> None:
-        store(self.directory / entry[:2] / entry, text)
+        store(self.directory / entry[:2] / entry, f"{key(text)}\n{text}")
 
 
 def store(path: Path, text: str) -> None:
