@@ -47,8 +47,15 @@ def _module_file(module: str) -> Path | None:
 
 
 @cache
+def parsed_source(module_file: Path) -> ast.Module:
+    """A source file's syntax tree, parsed once per process (the README's slot inventory reads
+    many of the same megatron-core files)."""
+    return ast.parse(module_file.read_text(encoding="utf-8"), str(module_file))
+
+
+@cache
 def _top_level_names(module_file: Path) -> tuple[frozenset[str], bool]:
-    tree = ast.parse(module_file.read_text(encoding="utf-8"))
+    tree = parsed_source(module_file)
     names: set[str] = set()
     has_star = False
     pending: list[ast.stmt] = list(tree.body)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from generator import naming
 from generator.errors import DescriptionError, DescriptionErrors
+from generator.resolve import parsed_source
 from generator.validate import Catalog
 
 README = Path("README.md")
@@ -120,7 +121,7 @@ def _sources(core: Path) -> tuple[tuple[str, ast.Module], ...]:
         parts = list(path.relative_to(core).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
-        parsed.append((".".join(["megatron", "core", *parts]), ast.parse(text, str(path))))
+        parsed.append((".".join(["megatron", "core", *parts]), parsed_source(path)))
     return tuple(parsed)
 
 

@@ -9,7 +9,7 @@
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
-# Input hash: 82dc773a4c41b02bf0a5cc4712085122
+# Input hash: 67de2035fe6638c5673b58711f6c808f
 """Typed backend providers: upstream's BackendSpecProvider methods
 (megatron.core.models.backends, TESpecProvider) returning the slots' Builders. A method that
 fills several slots with different Builders returns a role record with one field per slot
