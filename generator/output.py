@@ -169,17 +169,23 @@ def _stage(
 
 
 def recover(root: Path) -> None:
-    """Cleans up after a run that was killed while writing (waiting for a live one to finish):
-    puts back the previous `generated/` if the kill came between the two renames of a swap, and
-    deletes the staging folders."""
-    with _locked(root):
-        _recover(root)
+    """Cleans up after a run that was killed while writing: puts back the previous `generated/`
+    if the kill came between the two renames of a swap, and deletes the staging folders. Does
+    nothing (writes nothing) when there is nothing to clean; waits while another run writes."""
+    if any(root.glob(STAGING_PREFIX + "*")):  # staging folders, or the lock file a kill left
+        with _locked(root):
+            _recover(root)
+
+
+def _leftovers(root: Path) -> list[Path]:
+    """The staging folders in the root (the lock file aside)."""
+    return sorted(path for path in root.glob(STAGING_PREFIX + "*") if path.name != LOCK)
 
 
 def _recover(root: Path) -> None:
     """Under the lock, so every staging folder is a dead run's (or this run's, when it is done)."""
     output_dir = root / "generated"
-    leftovers = sorted(path for path in root.glob(STAGING_PREFIX + "*") if path.name != LOCK)
+    leftovers = _leftovers(root)
     for leftover in leftovers:
         if not output_dir.exists() and (leftover / "old").is_dir():
             os.rename(leftover / "old", output_dir)  # a complete tree: it was generated/

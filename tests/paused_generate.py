@@ -1,6 +1,6 @@
-"""`python -m tests.paused_generate --signals DIR [options] -- [generate's options]`: what
-`python -m generator generate` runs (generator.commands.generate, without importing the other
-commands), with test-side hooks, for tests that interrupt or race runs.
+"""`python -m tests.paused_generate --signals DIR [options] -- [generate's options]`:
+`python -m generator generate` in this process, with test-side hooks, for tests that interrupt
+or race runs.
 
 - `--pause POINT`: at POINT the run writes `DIR/paused` and waits until `DIR/resume` exists (a
   signal sent meanwhile hits it there). POINTs: `write` before the write (the generation done,
@@ -32,8 +32,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from generator import output
-from generator.commands import generate
+from generator import cli, output
+from generator.commands import generate_full
 from generator.output import STAGING_PREFIX
 from tests.generator_runs import ROOT, tree
 
@@ -46,14 +46,19 @@ def start(
     files: Path | None = None,
     fallback: bool = False,
     schemas: Path | None = None,
+    no_cache: bool = False,
 ) -> subprocess.Popen[str]:
-    """`python -m generator generate --root root` through this module, in the background."""
+    """`python -m generator generate --root root` through this module, in the background.
+
+    A run with `files` still records them as made from the root's descriptions (the no-op stamp
+    in .cache/generator/): give `no_cache` where another run's `files` differ."""
     signals.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tests.paused_generate", "--signals", str(signals)]
     command += ["--pause", pause] if pause else []
     command += ["--files", str(files)] if files else []
     command += ["--fallback"] if fallback else []
     command += ["--", "--schemas", str(schemas or root / "schemas"), "--root", str(root)]
+    command += ["--no-cache"] if no_cache else []
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -115,18 +120,18 @@ def main() -> int:
         while not (signals / "resume").exists():
             time.sleep(0.01)
 
-    real_generate_files = generate.generate_files
+    real_generate_files = generate_full.generate_files
 
-    def generate_files(schemas_dir: Path, root: Path) -> dict[Path, str]:
+    def generate_files(schemas_dir: Path, root: Path, *args: Any) -> dict[Path, str]:
         if options.files is None:
-            files = real_generate_files(schemas_dir, root)
+            files = real_generate_files(schemas_dir, root, *args)
         else:
             files = {Path(p): t for p, t in json.loads(options.files.read_text()).items()}
         record = {path.as_posix(): text for path, text in files.items()}
         (signals / "generated.json").write_text(json.dumps(record))
         return files
 
-    generate.generate_files = generate_files
+    generate_full.generate_files = generate_files
 
     real_flock = fcntl.flock
 
@@ -170,13 +175,13 @@ def main() -> int:
 
         Path.write_text = write_text  # type: ignore[method-assign]
     elif point == "write":
-        real_write_atomically = generate.write_atomically
+        real_write_atomically = generate_full.write_atomically
 
         def write_atomically(root: Path, files: dict[Path, str]) -> None:
             pause()
             real_write_atomically(root, files)
 
-        generate.write_atomically = write_atomically
+        generate_full.write_atomically = write_atomically
     elif point == "swap":
         real_held_back: Callable[[], AbstractContextManager[None]] = output._sigint_held_back
 
@@ -208,9 +213,7 @@ def main() -> int:
         parser.error(f"unknown pause point {point}")
 
     arguments: list[str] = options.arguments
-    command = argparse.ArgumentParser(prog="python -m generator generate")
-    generate.configure(command)
-    return generate.run(command.parse_args(arguments[1:] if arguments[:1] == ["--"] else arguments))
+    return cli.main(["generate", *(arguments[1:] if arguments[:1] == ["--"] else arguments)])
 
 
 if __name__ == "__main__":

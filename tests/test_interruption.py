@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator.output import LOCK
-from tests.generator_runs import ROOT, copy_project, tree
+from tests.generator_runs import ROOT, copy_project, run_generator, tree
 from tests.paused_generate import leftovers, save, snapshot, start, wait_for
 
 NOT_CHANGED = "interrupted; generated/ was not changed\n"
@@ -54,7 +54,7 @@ def _finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
         ("staged:5", signal.SIGINT, "edited"),
         ("swap", signal.SIGINT, "committed"),
         ("staged:5", signal.SIGKILL, "edited"),
-        ("swap", signal.SIGKILL, "committed"),
+        ("swap", signal.SIGKILL, "no-op"),
     ],
 )
 def test_a_run_interrupted_while_writing_changes_nothing_and_the_next_run_recovers(
@@ -66,11 +66,17 @@ def test_a_run_interrupted_while_writing_changes_nothing_and_the_next_run_recove
     number: signal.Signals,
     next_generation: str,
 ) -> None:
+    """The next run writes `edited`, finds `committed` already there, or (`no-op`) stops early:
+    nothing changed since the last run, whose stamp is made first here."""
     before = snapshot(project)
     assert before == committed
-    run = start(
-        project, tmp_path / "run", pause=point, files=save(tmp_path / "edited.json", edited)
-    )
+    if next_generation == "no-op":
+        stamp = start(project, tmp_path / "stamp", files=save(tmp_path / "c.json", committed))
+        returncode, out, err = _finish(stamp)
+        assert returncode == 0, out + err
+        assert out.startswith("generated/ and README.md already up to date"), out
+    files = save(tmp_path / "edited.json", edited)
+    run = start(project, tmp_path / "run", pause=point, files=files, no_cache=True)
     wait_for(tmp_path / "run" / "paused", run)
     run.send_signal(number)
     returncode, out, err = _finish(run)
@@ -81,11 +87,15 @@ def test_a_run_interrupted_while_writing_changes_nothing_and_the_next_run_recove
     else:
         assert returncode == -signal.SIGKILL
         assert any(name != LOCK for name in leftovers(project))  # its staging folder
-    generation = edited if next_generation == "edited" else committed
-    files = save(tmp_path / f"{next_generation}.json", generation)
-    returncode, out, err = _finish(start(project, tmp_path / "next", files=files))
+    if next_generation == "no-op":  # the command itself, no hooks
+        result = run_generator(project)
+        returncode, out, err = result.returncode, result.stdout, result.stderr
+        assert out.startswith("up to date: nothing changed since the last run"), out + err
+    else:
+        files = save(tmp_path / "next.json", edited if next_generation == "edited" else committed)
+        returncode, out, err = _finish(start(project, tmp_path / "next", files=files))
     assert returncode == 0, out + err
-    assert snapshot(project) == generation
+    assert snapshot(project) == (edited if next_generation == "edited" else committed)
     assert leftovers(project) == []
 
 
@@ -140,12 +150,11 @@ def test_a_run_killed_between_the_two_renames_of_the_fallback_swap_is_undone_by_
 def test_a_second_run_waits_for_the_lock_until_the_first_has_written(
     project: Path, tmp_path: Path, committed: dict[str, bytes], edited: dict[str, bytes]
 ) -> None:
-    first = start(
-        project, tmp_path / "first", pause="swap", files=save(tmp_path / "edited.json", edited)
-    )
+    files = save(tmp_path / "edited.json", edited)
+    first = start(project, tmp_path / "first", pause="swap", files=files, no_cache=True)
     wait_for(tmp_path / "first" / "paused", first)  # holding the lock, everything staged
     files = save(tmp_path / "committed.json", committed)
-    second = start(project, tmp_path / "second", files=files)
+    second = start(project, tmp_path / "second", files=files, no_cache=True)
     wait_for(tmp_path / "second" / "waiting", second)
     time.sleep(1)
     assert second.poll() is None
