@@ -270,9 +270,9 @@ def _renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
 
 @contextmanager
 def _sigint_held_back() -> Generator[None]:
-    """Holds Ctrl-C back until the block is done (it only renames), so that a run stops either
-    before it changed anything or after it changed everything; then raises
-    InterruptedAfterWriting (or does what the previous SIGINT handler does)."""
+    """Holds Ctrl-C back until the block is done (the swap's renames, deleting the old tree), so
+    that a run stops either before it changed anything or after it changed everything; then
+    raises InterruptedAfterWriting (or does what the previous SIGINT handler does)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread receives signals
         return
