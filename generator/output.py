@@ -1,8 +1,8 @@
 """Stage 7: write generated files atomically, or compare them with what is committed.
 
-Files under `generated/` are owned by the generator (a file no description generates there is
-orphaned); any other file (README.md, whose slots table is generated) is compared and replaced
-on its own.
+Files under `generated/` (or, for a user's own descriptions, under the user's output package:
+`owned`) are owned by the generator (a file no description generates there is orphaned); any
+other file (README.md, whose slots table is generated) is compared and replaced on its own.
 """
 
 import difflib
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HASH_PREFIX = "# Input hash: "
+GENERATED = Path("generated")  # the bundled output, relative to the project root
 
 
 @dataclass(frozen=True)
@@ -39,18 +40,18 @@ def existing_files(output_dir: Path) -> set[Path]:
     }
 
 
-def _split(files: dict[Path, str]) -> tuple[dict[Path, str], dict[Path, str]]:
-    """(files under generated/, other files such as README.md)."""
-    generated = {p: t for p, t in files.items() if p.parts[:1] == ("generated",)}
+def _split(files: dict[Path, str], owned: Path) -> tuple[dict[Path, str], dict[Path, str]]:
+    """(files under the owned folder, other files such as README.md)."""
+    generated = {p: t for p, t in files.items() if p.is_relative_to(owned)}
     return generated, {p: t for p, t in files.items() if p not in generated}
 
 
-def compare(root: Path, files: dict[Path, str]) -> Drift:
-    """Stale, missing and orphaned files under `generated/`, stale or missing files outside it
-    (README.md), with a unified diff."""
-    output_dir = root / "generated"
-    generated, documents = _split(files)
-    expected = {path.relative_to("generated"): text for path, text in generated.items()}
+def compare(root: Path, files: dict[Path, str], owned: Path = GENERATED) -> Drift:
+    """Stale, missing and orphaned files under `owned` (relative to root), stale or missing
+    files outside it (README.md), with a unified diff."""
+    output_dir = root / owned
+    generated, documents = _split(files, owned)
+    expected = {path.relative_to(owned): text for path, text in generated.items()}
     present = existing_files(output_dir)
     stale: list[tuple[Path, str]] = []
     diff: list[str] = []
@@ -62,16 +63,16 @@ def compare(root: Path, files: dict[Path, str]) -> Drift:
                 if _input_hash(actual) == _input_hash(expected[relative])
                 else "its descriptions or the generator changed since it was generated"
             )
-            stale.append((Path("generated") / relative, why))
+            stale.append((owned / relative, why))
             diff.extend(
                 difflib.unified_diff(
                     actual.splitlines(keepends=True),
                     expected[relative].splitlines(keepends=True),
-                    f"a/generated/{relative}",
-                    f"b/generated/{relative}",
+                    f"a/{(owned / relative).as_posix()}",
+                    f"b/{(owned / relative).as_posix()}",
                 )
             )
-    missing = [Path("generated") / p for p in sorted(set(expected) - present)]
+    missing = [owned / p for p in sorted(set(expected) - present)]
     for relative, text in sorted(documents.items()):
         if not (root / relative).is_file():
             missing.append(relative)
@@ -90,7 +91,7 @@ def compare(root: Path, files: dict[Path, str]) -> Drift:
     return Drift(
         stale=tuple(stale),
         missing=tuple(missing),
-        orphaned=tuple(Path("generated") / p for p in sorted(present - set(expected))),
+        orphaned=tuple(owned / p for p in sorted(present - set(expected))),
         diff="".join(diff),
     )
 
@@ -104,23 +105,26 @@ def _input_hash(text: str) -> str | None:
     return None
 
 
-def write_atomically(root: Path, files: dict[Path, str]) -> None:
-    """Replaces `generated/` with exactly the files under it, all at once, and each other file
-    (README.md) by a rename.
+def write_atomically(root: Path, files: dict[Path, str], owned: Path = GENERATED) -> None:
+    """Replaces `owned` (`generated/`, relative to root) with exactly the files under it, all at
+    once, and each other file (README.md) by a rename.
 
     Everything is written beside what it replaces first and then swapped in with renames, so a
     failure while writing leaves `generated/` and README.md untouched; files no longer generated
     disappear with the old tree.
     """
-    output_dir = root / "generated"
-    backup = root / ".generated.old"
+    output_dir = root / owned
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    backup = output_dir.parent / f".{output_dir.name}.old"
     _recover(output_dir, backup)
-    generated, documents = _split(files)
-    staging = Path(tempfile.mkdtemp(prefix=".generated.", dir=root))
+    generated, documents = _split(files, owned)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    # mkdtemp's folder is private (0700); the output keeps its mode, or gets an ordinary one.
+    os.chmod(staging, output_dir.stat().st_mode & 0o7777 if output_dir.is_dir() else 0o755)
     staged: list[tuple[Path, Path]] = []  # (temporary file, target) outside generated/
     try:
         for relative, text in sorted(generated.items()):
-            target = staging / relative.relative_to("generated")
+            target = staging / relative.relative_to(owned)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         for relative, text in sorted(documents.items()):

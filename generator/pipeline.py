@@ -1,6 +1,7 @@
 """Runs the stages in order: descriptions -> files (path -> content). Writes nothing."""
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator.formatting import format_code
@@ -32,9 +33,25 @@ def generator_fingerprint(schemas_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def validated_catalog(schemas_dir: Path, root: Path) -> Catalog:
-    """The first stages: load, model, validate. Raises DescriptionErrors."""
-    return validate([build_model(loaded) for loaded in load_descriptions(schemas_dir, root)])
+@dataclass(frozen=True)
+class UserDescriptions:
+    """A user's own descriptions (`generate --schemas DIR ... --out PACKAGE_DIR`): validated
+    together with the bundled ones, generated into the user's package."""
+
+    files: tuple[Path, ...]  # every *.json below the user's folders
+    package: str  # the dotted import name of the output package
+
+
+def validated_catalog(
+    schemas_dir: Path, root: Path, user: UserDescriptions | None = None
+) -> Catalog:
+    """The first stages: load, model, validate (the bundled descriptions, then the user's: every
+    cross-file check covers both). Raises DescriptionErrors."""
+    descriptions = [build_model(loaded) for loaded in load_descriptions(schemas_dir, root)]
+    if user is not None:
+        own = load_descriptions(schemas_dir, root, user.files)
+        descriptions += [build_model(loaded, user.package) for loaded in own]
+    return validate(descriptions)
 
 
 def generate_files(schemas_dir: Path, root: Path) -> dict[Path, str]:
@@ -57,4 +74,17 @@ def generate_files(schemas_dir: Path, root: Path) -> dict[Path, str]:
             render_module(env, module), "module.py.j2"
         )
     files.update(readme_files(catalog, root))  # README.md's slots table, when there is one
+    return files
+
+
+def generate_user_files(schemas_dir: Path, root: Path, user: UserDescriptions) -> dict[Path, str]:
+    """The user's package: one module per user description that generates code, and the package
+    `__init__`, keyed by path relative to the package folder. Bundled names are imported from
+    `generated.megatron_core`; nothing of the bundled output is produced."""
+    catalog = validated_catalog(schemas_dir, root, user)
+    modules, package = build_views(catalog, generator_fingerprint(schemas_dir), user.package)
+    env = environment()
+    files = {Path("__init__.py"): format_code(render_package(env, package), "package_init.py.j2")}
+    for module in modules:
+        files[Path(module.path)] = format_code(render_module(env, module), "module.py.j2")
     return files
