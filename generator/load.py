@@ -40,7 +40,9 @@ def load_descriptions(
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             errors.append(
-                DescriptionError(file, "", f"cannot read the file: {error}", "save it as UTF-8 text")
+                DescriptionError(
+                    file, "", f"cannot read the file: {error}", "save it as UTF-8 text"
+                )
             )
             continue
         try:

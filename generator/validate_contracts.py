@@ -179,7 +179,7 @@ class ContractChecker:
                         f"implementation {contribution.implementation.object!r} is added to "
                         f"unknown builder {contribution.builder!r}{hint}",
                         "name a Builder described in schemas/megatron_core/ or in one of your "
-                        "description folders (`python -m generator dump` lists them)",
+                        "description folders",
                     )
                     continue
                 yield from self._add_adapter(found[0], contribution.implementation, description)
@@ -201,17 +201,21 @@ class ContractChecker:
             self.claims[name] = (what, location)
             return
         other_what, other = claimed
-        fix = "rename one of them; generated names must be unique across all descriptions"
+        fix = (
+            "rename one of them: generated names are unique across all descriptions (the "
+            "bundled ones in schemas/megatron_core/ and yours)"
+        )
         if what.startswith("adapter") and other_what.startswith("adapter"):
             fix = (
                 "describe each implementation of a Builder once (a spec can use the existing "
-                "adapter), or import your class under another name"
+                "adapter), or import your class under another local name (the adapter is named "
+                "after it)"
             )
         yield error(
             location,
             f"duplicate generated name {name!r}: this {what} and the {other_what} described "
             f"in {other.file} at {other.pointer or '/'} would both be named {name!r}",
-            fix + " (the bundled descriptions in schemas/megatron_core/ and yours)",
+            fix,
         )
 
     def claimed_by(self, name: str) -> str:
