@@ -4,7 +4,7 @@ descriptions, validated together with the bundled ones, -> your package (only it
 import the bundled names from generated.megatron_core).
 
 Exit status: 0 written or up to date; 1 invalid descriptions, or (--check) output out of date;
-2 a bad --schemas, --out or --package (nothing is read or written then).
+2 a bad --schemas, --out or --package (nothing is generated or written then).
 """
 
 import argparse
