@@ -118,7 +118,7 @@ def test_check_on_user_output_passes_when_fresh_and_names_stale_and_hand_edited_
     fresh_root, _ = example_run
     status, output = _check(fresh_root, monkeypatch, capsys)
     assert status == 0, output.err
-    assert "examples/custom_mlp/typed/ up to date (4 files)." in output.out
+    assert "examples/custom_mlp/typed/ up to date (0 of 4 files rendered)." in output.out
 
     root = tmp_path / "project"
     shutil.copytree(fresh_root, root, ignore=shutil.ignore_patterns("__pycache__", "generated"))

@@ -3,26 +3,22 @@
 descriptions, validated together with the bundled ones, -> your package (only its modules; they
 import the bundled names from generated.megatron_core).
 
+A bundled run whose inputs and outputs are as the last run left them stops after hashing them
+(generator.incremental); otherwise every stage runs, and modules whose view is unchanged are
+taken from the cache of formatted modules instead of being rendered and formatted again.
+
 Exit status: 0 written or up to date; 1 invalid descriptions, or (--check) output out of date;
 2 a bad --schemas, --out or --package (nothing is generated or written then).
 """
 
 import argparse
-import shlex
-import sys
 import time
 from pathlib import Path
 
-from generator.errors import DescriptionErrors
-from generator.output import Drift, compare, write_atomically
-from generator.pipeline import generate_files, generate_user_files
-from generator.slots import README
+from generator.cache import CACHE_DIR, TextCache
+from generator.incremental import inputs_hash, is_up_to_date, record
 
 from generator.commands.paths import ROOT
-from generator.commands.user_output import UsageError, UserTarget, user_target
-
-NAME = "generate"
-HELP = "generate generated/ from schemas/, or your own descriptions into your package"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -57,103 +53,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="project root that holds schemas/ (the bundled descriptions), generated/ and "
         "README.md",
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every stage on every file, and neither read nor write .cache/generator/",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     root: Path = args.root.resolve()
-    if args.schemas is None and args.out is None and args.package is None:
-        return _run_bundled(args, root)
-    try:
-        if args.package is not None and args.out is None:
-            raise UsageError("--package needs --out", "add --out PACKAGE_DIR")
-        target = user_target(args.schemas or [], args.out, args.package, root)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return _run_user(args, root, target)
+    if args.schemas is not None or args.out is not None or args.package is not None:
+        from generator.commands.generate_user import generate_user
 
-
-def _run_bundled(args: argparse.Namespace, root: Path) -> int:
-    started = time.perf_counter()
-    try:
-        files = generate_files(root / "schemas", root)
-    except DescriptionErrors as errors:
-        print(errors, file=sys.stderr)
-        print(f"{len(errors.errors)} error(s); generated/ was not changed.", file=sys.stderr)
-        return 1
-    drift = compare(root, files)
-    outputs = "generated/ and README.md" if README in files else "generated/"
-    if args.check:
-        return _report_check(drift, outputs, len(files), "`make generate`")
-    if drift.clean:
+        return generate_user(args, root, started)
+    schemas = root / "schemas"
+    inputs = inputs_hash(schemas, root, (schemas / "megatron_core",))
+    if not args.no_cache and is_up_to_date(root, inputs):
         seconds = time.perf_counter() - started
-        print(f"{outputs} already up to date ({len(files)} files, {seconds:.2f} s).")
+        print(f"up to date: nothing changed since the last run ({seconds:.2f} s).")
         return 0
-    write_atomically(root, files)
-    changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
-    seconds = time.perf_counter() - started
-    print(f"wrote {outputs} ({len(files)} files, {changed} changed, {seconds:.2f} s).")
-    return 0
+    # Imported only now: the stages' imports (black, jsonschema, Jinja2) are most of the time
+    # a run with nothing to do would otherwise take.
+    from generator.commands.generate_full import generate
 
-
-def _run_user(args: argparse.Namespace, root: Path, target: UserTarget) -> int:
-    """Your descriptions -> your package; the bundled output and README.md are not touched."""
-    started = time.perf_counter()
-    # Your descriptions import your own classes; they resolve from the folder your package is
-    # imported from, as they will when it runs.
-    if str(target.import_root) not in sys.path:
-        sys.path.insert(0, str(target.import_root))
-    shown = f"{target.owned.as_posix()}/" if target.base == root else f"{target.out}/"
-    try:
-        package_files = generate_user_files(root / "schemas", root, target.descriptions)
-    except DescriptionErrors as errors:
-        print(errors, file=sys.stderr)
-        print(f"{len(errors.errors)} error(s); {shown} was not changed.", file=sys.stderr)
-        return 1
-    files = {target.owned / path: text for path, text in package_files.items()}
-    drift = compare(target.base, files, target.owned)
-    if args.check:
-        return _report_check(drift, shown, len(files), f"`{_command(args)}`")
-    if drift.clean:
-        seconds = time.perf_counter() - started
-        print(
-            f"{shown} (package {target.descriptions.package}) already up to date "
-            f"({len(files)} files, {seconds:.2f} s)."
-        )
-        return 0
-    write_atomically(target.base, files, target.owned)
-    changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
-    seconds = time.perf_counter() - started
-    print(
-        f"wrote {shown} (package {target.descriptions.package}; {len(files)} files, "
-        f"{changed} changed, {seconds:.2f} s)."
-    )
-    return 0
-
-
-def _report_check(drift: Drift, outputs: str, count: int, command: str) -> int:
-    if drift.clean:
-        print(f"{outputs} up to date ({count} files).")
-        return 0
-    sys.stdout.write(drift.diff)
-    for path, why in drift.stale:
-        print(f"stale: {path}: {why}", file=sys.stderr)
-    for path in drift.missing:
-        print(f"missing: {path}", file=sys.stderr)
-    for path in drift.orphaned:
-        print(f"orphaned: {path} (no description generates it)", file=sys.stderr)
-    print(f"{outputs} out of date: run {command} and commit the result.", file=sys.stderr)
-    return 1
-
-
-def _command(args: argparse.Namespace) -> str:
-    """The command that regenerates the user's package, as it was given."""
-    words = ["python", "-m", "generator", "generate"]
-    for folder in args.schemas:
-        words += ["--schemas", str(folder)]
-    words += ["--out", str(args.out)]
-    if args.package is not None:
-        words += ["--package", args.package]
-    if args.root != ROOT:
-        words += ["--root", str(args.root)]
-    return shlex.join(words)
+    formatted = None if args.no_cache else TextCache(root / CACHE_DIR / "formatted")
+    status, files = generate(schemas, root, check=args.check, formatted=formatted, started=started)
+    if status == 0 and not args.no_cache:
+        record(root, inputs, files)
+    return status

@@ -40,11 +40,6 @@ def user_target(
     folders: list[Path], out: Path | None, package: str | None, root: Path
 ) -> UserTarget:
     """Checks the user's options against the project at `root`; raises UsageError."""
-    if out is None:
-        raise UsageError(
-            "--schemas needs --out: your descriptions are generated into a package of your own",
-            "add --out PACKAGE_DIR (a folder for the generated package, e.g. mypkg/typed)",
-        )
     if not folders:
         raise UsageError(
             "--out needs --schemas: the folders of your own descriptions",
@@ -52,8 +47,13 @@ def user_target(
             "either option",
         )
     bundled = root / "schemas"
-    out = out.resolve()
     files = _description_files([folder.resolve() for folder in folders], bundled)
+    if out is None:
+        raise UsageError(
+            "--schemas needs --out: your descriptions are generated into a package of your own",
+            "add --out PACKAGE_DIR (a folder for the generated package, e.g. mypkg/typed)",
+        )
+    out = out.resolve()
     _check_out(out, root, [folder.resolve() for folder in folders])
     name = _package_name(out, package, root)
     base = root if out.is_relative_to(root) else out.parent
@@ -72,9 +72,9 @@ def _description_files(folders: list[Path], bundled: Path) -> tuple[Path, ...]:
         if folder.is_relative_to(bundled) or bundled.is_relative_to(folder):
             raise UsageError(
                 f"--schemas {folder} holds the bundled descriptions ({bundled}), which are always "
-                "read",
-                "give only folders of your own descriptions (without --schemas, `generate` "
-                "regenerates the bundled output)",
+                "read from --root's schemas/",
+                "drop it: without --schemas, `generate` regenerates the bundled output (use "
+                "--root for another project copy); with it, name only folders of your own",
             )
         paths = [
             path
