@@ -1,6 +1,7 @@
 """Stage 1: read description files and validate them against the JSON Schema."""
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,8 +23,11 @@ class LoadedDescription:
     data: dict[str, Any]
 
 
-def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
-    """Loads every `*.json` below `schemas_dir/megatron_core`, sorted by path.
+def load_descriptions(
+    schemas_dir: Path, root: Path, files: Sequence[Path] | None = None
+) -> list[LoadedDescription]:
+    """Loads every `*.json` below `schemas_dir/megatron_core` (or `files`: a user's own
+    descriptions), sorted by path, each checked with `schemas_dir/slot.schema.json`.
 
     Raises DescriptionErrors listing every unreadable or schema-invalid file.
     """
@@ -35,9 +39,18 @@ def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
     validator = Draft202012Validator(schema)
     loaded: list[LoadedDescription] = []
     errors: list[DescriptionError] = []
-    for path in sorted((schemas_dir / "megatron_core").rglob("*.json")):
+    paths = (schemas_dir / "megatron_core").rglob("*.json") if files is None else files
+    for path in sorted(paths):
         file = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            errors.append(
+                DescriptionError(
+                    file, "", f"cannot read the file: {error}", "save it as UTF-8 text"
+                )
+            )
+            continue
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:

@@ -3,10 +3,11 @@
 import keyword
 import re
 
-from generator.model import Builder, Implementation
+from generator.model import BUNDLED_PACKAGE, Builder, Implementation
 
-# The package of the generated modules.
-PACKAGE = "generated.megatron_core"
+# The package of the generated modules of the bundled descriptions (and of the run-time helpers
+# in SUPPORT_MODULE, which a user's generated modules import from there too).
+PACKAGE = BUNDLED_PACKAGE
 
 # The generated module of static run-time checks and helpers (templates/spec_values.py.j2).
 SUPPORT_MODULE = "spec_values"
@@ -102,10 +103,10 @@ def lifted_class_name(parent_class: str) -> str:
     return f"{parent_class}WithLiftedSlots"
 
 
-def lifted_class_path(module: str, parent_class: str) -> str:
-    """The qualified path of the lifted subclass generated in `module` (what a description
-    imports to name it as a spec's parent)."""
-    return f"{PACKAGE}.{module}.{lifted_class_name(parent_class)}"
+def lifted_class_path(qualified_module: str, parent_class: str) -> str:
+    """The qualified path of the lifted subclass generated in `qualified_module` (what a
+    description imports to name it as a spec's parent)."""
+    return f"{qualified_module}.{lifted_class_name(parent_class)}"
 
 
 def lifted_submodules_name(parent_class: str) -> str:

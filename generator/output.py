@@ -1,8 +1,8 @@
 """Stage 7: write generated files atomically, or compare them with what is committed.
 
-Files under `generated/` are owned by the generator (a file no description generates there is
-orphaned); any other file (README.md, whose slots table is generated) is compared and replaced
-on its own.
+Files under `generated/` (or, for a user's own descriptions, under the user's output package:
+`owned`) are owned by the generator (a file no description generates there is orphaned); any
+other file (README.md, whose slots table is generated) is compared and replaced on its own.
 """
 
 import ctypes
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HASH_PREFIX = "# Input hash: "
+GENERATED = Path("generated")  # the bundled output, relative to the project root
 STAGING_PREFIX = ".generated."  # a run's staging folder in the root: .generated.XXXXXXXX/
 LOCK = ".generated.lock"  # serializes the runs that write (and clean up) in one root
 
@@ -49,18 +50,18 @@ def existing_files(output_dir: Path) -> set[Path]:
     }
 
 
-def _split(files: dict[Path, str]) -> tuple[dict[Path, str], dict[Path, str]]:
-    """(files under generated/, other files such as README.md)."""
-    generated = {p: t for p, t in files.items() if p.parts[:1] == ("generated",)}
+def _split(files: dict[Path, str], owned: Path) -> tuple[dict[Path, str], dict[Path, str]]:
+    """(files under the owned folder, other files such as README.md)."""
+    generated = {p: t for p, t in files.items() if p.is_relative_to(owned)}
     return generated, {p: t for p, t in files.items() if p not in generated}
 
 
-def compare(root: Path, files: dict[Path, str]) -> Drift:
-    """Stale, missing and orphaned files under `generated/`, stale or missing files outside it
-    (README.md), with a unified diff."""
-    output_dir = root / "generated"
-    generated, documents = _split(files)
-    expected = {path.relative_to("generated"): text for path, text in generated.items()}
+def compare(root: Path, files: dict[Path, str], owned: Path = GENERATED) -> Drift:
+    """Stale, missing and orphaned files under `owned` (relative to root), stale or missing
+    files outside it (README.md), with a unified diff."""
+    output_dir = root / owned
+    generated, documents = _split(files, owned)
+    expected = {path.relative_to(owned): text for path, text in generated.items()}
     present = existing_files(output_dir)
     stale: list[tuple[Path, str]] = []
     diff: list[str] = []
@@ -72,16 +73,16 @@ def compare(root: Path, files: dict[Path, str]) -> Drift:
                 if _input_hash(actual) == _input_hash(expected[relative])
                 else "its descriptions or the generator changed since it was generated"
             )
-            stale.append((Path("generated") / relative, why))
+            stale.append((owned / relative, why))
             diff.extend(
                 difflib.unified_diff(
                     actual.splitlines(keepends=True),
                     expected[relative].splitlines(keepends=True),
-                    f"a/generated/{relative}",
-                    f"b/generated/{relative}",
+                    f"a/{(owned / relative).as_posix()}",
+                    f"b/{(owned / relative).as_posix()}",
                 )
             )
-    missing = [Path("generated") / p for p in sorted(set(expected) - present)]
+    missing = [owned / p for p in sorted(set(expected) - present)]
     for relative, text in sorted(documents.items()):
         if not (root / relative).is_file():
             missing.append(relative)
@@ -100,7 +101,7 @@ def compare(root: Path, files: dict[Path, str]) -> Drift:
     return Drift(
         stale=tuple(stale),
         missing=tuple(missing),
-        orphaned=tuple(Path("generated") / p for p in sorted(present - set(expected))),
+        orphaned=tuple(owned / p for p in sorted(present - set(expected))),
         diff="".join(diff),
     )
 
@@ -118,9 +119,9 @@ class InterruptedAfterWriting(KeyboardInterrupt):
     """Ctrl-C arrived while the new output was being swapped in; the swap was finished first."""
 
 
-def write_atomically(root: Path, files: dict[Path, str]) -> None:
-    """Replaces `generated/` with exactly the files under it, all at once, and each other file
-    (README.md) by a rename.
+def write_atomically(root: Path, files: dict[Path, str], owned: Path = GENERATED) -> None:
+    """Replaces `owned` (`generated/`, or a user's output package; relative to root) with exactly
+    the files under it, all at once, and each other file (README.md) by a rename.
 
     One run at a time writes in a root (an exclusive lock on `.generated.lock`). Everything is
     written into a staging folder `.generated.XXXXXXXX/` in the root first and then swapped in: on
@@ -131,13 +132,13 @@ def write_atomically(root: Path, files: dict[Path, str]) -> None:
     is done (then InterruptedAfterWriting). Files no longer generated disappear with the old tree.
     What a killed run left behind is cleaned up by the next run (see recover).
     """
-    output_dir = root / "generated"
-    generated, documents = _split(files)
+    output_dir = root / owned
+    generated, documents = _split(files, owned)
     with _locked(root):
         _recover(root)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
         try:
-            _stage(staging, root, generated, documents)
+            _stage(staging, root, owned, generated, documents)
             with _sigint_held_back():
                 try:
                     _swap(staging / "generated", output_dir, staging / "old")
@@ -151,13 +152,18 @@ def write_atomically(root: Path, files: dict[Path, str]) -> None:
 
 
 def _stage(
-    staging: Path, root: Path, generated: dict[Path, str], documents: dict[Path, str]
+    staging: Path,
+    root: Path,
+    owned: Path,
+    generated: dict[Path, str],
+    documents: dict[Path, str],
 ) -> None:
     """generated/ as staging/generated/ (made by mkdir: not mkdtemp's private mode), other files
     (README.md) under staging/documents/, with the modes of the files they replace."""
     (staging / "generated").mkdir()
+    (staging / "target").write_text(owned.as_posix(), encoding="utf-8")  # for _recover
     for relative, text in sorted(generated.items()):
-        target = staging / relative
+        target = staging / "generated" / relative.relative_to(owned)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     for relative, text in sorted(documents.items()):
@@ -184,11 +190,16 @@ def _leftovers(root: Path) -> list[Path]:
 
 def _recover(root: Path) -> None:
     """Under the lock, so every staging folder is a dead run's (or this run's, when it is done)."""
-    output_dir = root / "generated"
     leftovers = _leftovers(root)
     for leftover in leftovers:
-        if not output_dir.exists() and (leftover / "old").is_dir():
-            os.rename(leftover / "old", output_dir)  # a complete tree: it was generated/
+        if not (leftover / "old").is_dir():
+            continue
+        try:  # the folder the dead run was replacing: generated/ or a user's package
+            output_dir = root / (leftover / "target").read_text(encoding="utf-8")
+        except OSError:
+            output_dir = root / GENERATED
+        if not output_dir.exists():
+            os.rename(leftover / "old", output_dir)  # a complete tree: it was the output
     for leftover in leftovers:
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
