@@ -15,7 +15,7 @@ check: $(STAMP)
 	$(PY) -m generator generate --check
 
 typecheck: $(STAMP)
-	$(PY) -m pyright generator generated
+	$(PY) -m pyright generator generated bench
 
 test: $(STAMP)
 	$(PY) -m pytest
