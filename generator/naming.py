@@ -1,6 +1,5 @@
 """Every generated name, decided in one place."""
 
-import keyword
 import re
 
 from generator.model import Builder, Implementation
@@ -79,14 +78,6 @@ def is_bound_once(implementation: Implementation) -> bool:
 def module_import_alias(module: str) -> str:
     """`megatron.core.fusions.fused_bias_dropout` -> `fused_bias_dropout`."""
     return module.rsplit(".", 1)[-1]
-
-
-def is_valid_identifier(name: str) -> bool:
-    return (
-        name.isidentifier()
-        and not keyword.iskeyword(name)
-        and re.fullmatch(r"\w+", name) is not None
-    )
 
 
 def submodules_constructor_name(submodules: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import dataclasses
 from dataclasses import dataclass
 
-from generator import naming
+from generator import identifiers, naming
 from generator.errors import DescriptionError
 from generator.expressions import (
     BUILTIN_TYPES,
@@ -272,12 +272,9 @@ class ContractChecker:
                     "remove or rename the duplicate",
                 )
             seen.add(parameter.name)
-            if not naming.is_valid_identifier(parameter.name):
-                yield error(
-                    parameter.location,
-                    f"{parameter.name!r} is a Python keyword",
-                    "choose another name",
-                )
+            problem = identifiers.problem(parameter.name)
+            if problem is not None:
+                yield error(parameter.location, *problem)
             kind = order.index(parameter.kind)
             if kind < last_kind:
                 yield error(
@@ -383,12 +380,9 @@ class ContractChecker:
                 positional_gap = True
             for target, expression in mapping.targets:
                 produced.append(target)
-                if not naming.is_valid_identifier(target):
-                    yield error(
-                        mapping.location,
-                        f"{target!r} is not a valid argument name",
-                        "use a Python identifier",
-                    )
+                problem = identifiers.problem(target)
+                if problem is not None:
+                    yield error(mapping.location, *problem)
                 if mapping.kind is MappingKind.DERIVE:
                     yield from self._check_derivation(
                         mapping.parameter, expression, mapping.location
