@@ -49,10 +49,10 @@ def module_problem(name: str) -> tuple[str, str] | None:
         return found
     if not MODULE_NAME.fullmatch(name):
         return (
-            f"module name {name!r} is not lowercase",
+            f"module name {name!r} is not lowercase, starting with a letter",
             "use lowercase letters, digits and _, starting with a letter: the name becomes "
-            "generated/megatron_core/<module>.py (a name such as __init__ would replace the "
-            "package's own file)",
+            "generated/megatron_core/<module>.py, and names that differ only in case (Mlp, mlp) "
+            "are one file on case-insensitive file systems",
         )
     return None
 

@@ -87,12 +87,12 @@ def _name_definitions(validator: Draft202012Validator) -> dict[str, list[object]
     schema = cast(dict[str, Any], validator.schema)
     definitions = cast(dict[str, dict[str, Any]], schema.get("$defs", {}))
     kinds: dict[str, list[object]] = {}
-    for kind in ("identifier", "methodName", "protocolName"):
+    for kind in ("identifier", "methodName", "protocolName", "moduleName"):
         definition = definitions.get(kind)
         if definition is None:
             continue
         negated = cast(dict[str, list[object]], definition.get("not", {}))
-        alternatives = cast(list[object], definition.get("anyOf", []))
+        alternatives = cast(list[object], definition.get("anyOf", definition.get("allOf", [])))
         kinds[kind] = [definition, *negated.get("anyOf", []), *alternatives]
     return kinds
 
@@ -112,6 +112,8 @@ def _explain(error: ValidationError, names: dict[str, list[object]]) -> tuple[st
                 found = identifiers.problem(error.instance, dunder_allowed=kind == "methodName")
                 if found is None and kind == "protocolName":
                     found = identifiers.protocol_problem(error.instance)
+                if found is None and kind == "moduleName":
+                    found = identifiers.module_problem(error.instance)
                 if found is not None:
                     return f"schema violation: {found[0]}", found[1]
     schema_path = "/".join(str(part) for part in error.absolute_schema_path)
