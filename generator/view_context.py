@@ -44,9 +44,32 @@ def wrapped_lines(text: str, width: int) -> tuple[str, ...]:
 
 
 def comment_lines(text: str, width: int) -> tuple[str, ...]:
-    """Wraps description text into comment lines: textwrap turns every line break into a space."""
+    """Wraps description text into comment lines: textwrap turns every line break into a space;
+    other characters that are not printable are escaped, so none can end the comment."""
+    escaped = escape_unprintable(text)
     return tuple(
-        line for paragraph in text.split("\n\n") for line in textwrap.wrap(paragraph, width)
+        line for paragraph in escaped.split("\n\n") for line in textwrap.wrap(paragraph, width)
+    )
+
+
+def comment_text(text: str) -> str:
+    """Description text for the rest of one comment line: whitespace (line breaks included)
+    collapsed to single spaces, other characters that are not printable escaped."""
+    return escape_unprintable(" ".join(text.split()))
+
+
+# What textwrap turns into spaces; every other character that is not printable is escaped.
+_LAYOUT = frozenset("\t\n\r\x0b\x0c")
+
+
+def escape_unprintable(text: str) -> str:
+    """`text` with each character that is not printable (control characters, line and paragraph
+    separators, U+FEFF, lone surrogates: what a source file cannot hold, or what would break a
+    line for an editor but not for Python) written as its escape sequence (`\\x00`, `\\u2028`).
+    Layout whitespace is kept for the wrapping that follows."""
+    return "".join(
+        c if c.isprintable() or c in _LAYOUT else c.encode("unicode_escape").decode("ascii")
+        for c in text
     )
 
 
