@@ -33,8 +33,9 @@ def docstring_lines(text: str, indent: int) -> tuple[str, ...]:
 
 
 def wrapped_lines(text: str, width: int) -> tuple[str, ...]:
-    """Wraps description text; escapes what could end a docstring early."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    """Wraps description text for a docstring; escapes what could end it early (quotes,
+    backslashes) and every character a source file cannot hold as is."""
+    escaped = escape_unprintable(text.replace("\\", "\\\\").replace('"', '\\"'))
     lines: list[str] = []
     for paragraph in escaped.split("\n\n"):
         if lines:

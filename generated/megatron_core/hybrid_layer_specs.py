@@ -16,7 +16,7 @@
 #   schemas/megatron_core/multi_token_prediction_block.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 5c01900aefa10e44572782672f2176d1
+# Input hash: b5b3a2a3c13b19a03259773342a9451f
 """Typed hybrid (Mamba) stack spec factories and module-level values
 (megatron.core.models.hybrid.hybrid_layer_specs, re-exported by
 models.mamba.mamba_layer_specs): `from generated.megatron_core.hybrid_layer_specs import

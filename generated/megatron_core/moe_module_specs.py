@@ -4,7 +4,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: dcf885cbdda2ead1c74003a6990bd3db
+# Input hash: 6b0852ce1cf99504f1fcdb62b993e68a
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from megatron.core.models.backends import BackendSpecProvider
