@@ -4,7 +4,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 6b0852ce1cf99504f1fcdb62b993e68a
+# Input hash: 062bc7193c2133b3effa41a3721329bc
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from megatron.core.models.backends import BackendSpecProvider
