@@ -4,6 +4,7 @@ import hashlib
 from dataclasses import dataclass
 
 from generator import naming
+from generator.expressions import attribute_path
 from generator.model import (
     Construction,
     ImplementationKind,
@@ -380,8 +381,12 @@ class _ModuleBuilder(LiftedViews, ProviderViews):
                     positional.append(mapping.parameter)
                 case MappingKind.PASS:
                     keywords.append(f"{mapping.parameter}={mapping.parameter}")
-                case MappingKind.RENAME | MappingKind.DERIVE:
+                case MappingKind.RENAME:
                     keywords.extend(f"{argument}={source}" for argument, source in mapping.targets)
+                case MappingKind.DERIVE:  # the checked path, never the text as written
+                    keywords.extend(
+                        f"{argument}={derived(source)}" for argument, source in mapping.targets
+                    )
                 case MappingKind.DROP:
                     pass
         as_spec = implementation.submodules is not None and implementation.submodules.as_spec
@@ -413,6 +418,13 @@ def _module_spec_arguments(
     return arguments
 
 
+def derived(expression: str) -> str:
+    """A derivation as the generated code writes it: its dotted path (`pg_collection.tp`),
+    rebuilt from the parsed parts, so nothing else in the text (a comment, a line break) is
+    printed."""
+    return ".".join(attribute_path(expression))
+
+
 def _mapping_sentence(adapter: Adapter) -> str:
     """Human summary of the non-trivial argument mapping, for the adapter's docstring."""
     parts: list[str] = []
@@ -420,8 +432,10 @@ def _mapping_sentence(adapter: Adapter) -> str:
         match mapping.kind:
             case MappingKind.DROP if adapter.implementation.kind is ImplementationKind.CLASS:
                 parts.append(f"{mapping.parameter} is dropped")
-            case MappingKind.RENAME | MappingKind.DERIVE:
-                parts.extend(f"{argument}={expression}" for argument, expression in mapping.targets)
+            case MappingKind.RENAME:
+                parts.extend(f"{argument}={parameter}" for argument, parameter in mapping.targets)
+            case MappingKind.DERIVE:
+                parts.extend(f"{argument}={derived(path)}" for argument, path in mapping.targets)
             case _:
                 pass
     bound = [p.name for p in adapter.implementation.fixed]

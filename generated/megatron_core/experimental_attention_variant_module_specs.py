@@ -12,7 +12,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 9757ef538d741ab34a3357e852af2e31
+# Input hash: 76ff20fa888eca76e40d79e2a6a0773f
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from the modules of the backend (typed_provider(backend);

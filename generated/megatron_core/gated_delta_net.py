@@ -2,7 +2,7 @@
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 76b8711299147c0742e048ba06129d46
+# Input hash: 330ef8c0add751c2339101f0fcab4501
 """Slots of GatedDeltaNetSubmodules (megatron.core.ssm.gated_delta_net.common), built by
 GatedDeltaNet (the _GDNBase subclass the specs use).
 """

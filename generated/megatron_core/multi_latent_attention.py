@@ -4,7 +4,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 359c734b104edcdc085192ec370aaa29
+# Input hash: b31920085dd295ad237e2f7b228ce322
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention; and the MLASelfAttention /
 FusedMLASelfAttention adapters of TransformerLayer's self_attention (MLAAttentionBuilder).

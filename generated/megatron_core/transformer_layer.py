@@ -2,7 +2,7 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 4403ad8f70a4ab2b32e4a7cc1f6708e8
+# Input hash: ef09c0701fbfb19206d3f182031327c1
 """Slots of TransformerLayerSubmodules (megatron.core.transformer.transformer_layer)."""
 
 from dataclasses import dataclass
