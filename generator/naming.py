@@ -7,6 +7,10 @@ from generator.model import Builder, Implementation
 # The package of the generated modules.
 PACKAGE = "generated.megatron_core"
 
+# What a description may import from (`imports`): megatron-core, torch, the typing names its
+# annotations use, and this package's own generated classes (e.g. a lifted subclass).
+IMPORT_PACKAGES = ("megatron.core.", "torch.", "typing.", "collections.abc.", f"{PACKAGE}.")
+
 # The generated module of static run-time checks and helpers (templates/spec_values.py.j2).
 SUPPORT_MODULE = "spec_values"
 

@@ -35,7 +35,7 @@ from generator.model import (
     Role,
     ordered_mappings,
 )
-from generator.resolve import resolves
+from generator.resolve import is_module, resolves
 from generator.validate_lifted import check_lifted, lifted_names
 
 
@@ -83,6 +83,38 @@ def find_parent(
 
 def error(location: Location, message: str, fix: str) -> DescriptionError:
     return DescriptionError(location.file, location.pointer, message, fix)
+
+
+def _check_import_path(at: Location, dotted: str) -> Iterator[DescriptionError]:
+    """An import names a class, function or value of megatron-core, torch, typing,
+    collections.abc or the generated package itself, through identifiers only."""
+    for part in dotted.split("."):
+        problem = identifiers.problem(part)
+        if problem is not None:
+            yield error(at, f"in import {dotted!r}: {problem[0]}", problem[1])
+            return
+    if not dotted.startswith(naming.IMPORT_PACKAGES):
+        packages = ", ".join(p.removesuffix(".") for p in naming.IMPORT_PACKAGES)
+        yield error(
+            at,
+            f"import {dotted!r} is outside the packages a description imports from",
+            f"import from {packages}: descriptions type megatron-core's slots, and generated "
+            "code calls and reads what they import",
+        )
+    elif not resolves(dotted):
+        yield error(
+            at,
+            f"import {dotted!r} does not resolve in the installed packages",
+            "correct the module path or name (check the installed megatron-core source)",
+        )
+    elif is_module(dotted):
+        yield error(
+            at,
+            f"import {dotted!r} names a module, not a class, function or value",
+            "import the object itself (e.g. torch.nn.Module, not torch.nn): expressions read "
+            "attributes of what is imported, and a module's attributes reach every module it "
+            "imports (torch.os.system)",
+        )
 
 
 class ContractChecker:
@@ -205,12 +237,7 @@ class ContractChecker:
                     f"import {name!r} shadows a generated name",
                     "import it under another local name",
                 )
-            if not resolves(dotted):
-                yield error(
-                    Location(description.file, f"/imports/{name}"),
-                    f"import {dotted!r} does not resolve in the installed packages",
-                    "correct the module path or name (check the installed megatron-core source)",
-                )
+            yield from _check_import_path(Location(description.file, f"/imports/{name}"), dotted)
 
     def _check_type(
         self, description: Description, text: str, location: Location

@@ -9,7 +9,7 @@
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
-# Input hash: 4dbac68c1cb59fc6bac0388c91b7545a
+# Input hash: 01b2ced13b6a74322308a32942b26aef
 """Typed backend providers: upstream's BackendSpecProvider methods
 (megatron.core.models.backends, TESpecProvider) returning the slots' Builders. A method that
 fills several slots with different Builders returns a role record with one field per slot
