@@ -4,7 +4,9 @@ import hashlib
 from dataclasses import dataclass
 
 from generator import naming
+from generator.errors import DescriptionError, DescriptionErrors
 from generator.expressions import attribute_path
+from generator.imports import ImportClash
 from generator.model import (
     Construction,
     ImplementationKind,
@@ -136,8 +138,27 @@ class PackageView:
 
 
 def build_views(catalog: Catalog, fingerprint: str) -> tuple[list[ModuleView], PackageView]:
-    """One view per description module plus the package `__init__`."""
-    built = [_ModuleBuilder(catalog, d, fingerprint).build() for d in catalog.descriptions]
+    """One view per description module plus the package `__init__`.
+
+    Raises DescriptionErrors when a module would import two objects under one name (validation
+    rules out the known ways; this names any other)."""
+    built: list[ModuleView] = []
+    clashes: list[DescriptionError] = []
+    for description in catalog.descriptions:
+        try:
+            built.append(_ModuleBuilder(catalog, description, fingerprint).build())
+        except ImportClash as clash:
+            clashes.append(
+                DescriptionError(
+                    description.file,
+                    "/imports",
+                    f"generated/megatron_core/{description.module}.py cannot import both: {clash}",
+                    "import one of them under another local name: a description's local names "
+                    "are the names its generated module binds",
+                )
+            )
+    if clashes:
+        raise DescriptionErrors(clashes)
     # A description that only describes a parent's slots (no contracts, no specs) has no code.
     modules = sorted((m for m in built if m.exports), key=lambda m: m.path)
     all_files = sorted(d.file for d in catalog.descriptions)

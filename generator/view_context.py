@@ -91,8 +91,8 @@ class ViewContext:
         """The printable name for a name local to `scope` (default: this module's description),
         importing it as needed."""
         local_imports = self.local_imports if scope is None else scope.import_map()
-        if local in local_imports:
-            return self.imports.qualified(local_imports[local])
+        if local in local_imports:  # under the description's own name for it
+            return self.imports.qualified(local_imports[local], local)
         for table in (self.catalog.interfaces, self.catalog.builders):
             if local in table:
                 return self._generated(local, table[local][1])
