@@ -42,6 +42,41 @@ SUPPORT_FUNCTIONS = frozenset(
 # Its predicates that conditions may call with literal arguments.
 SUPPORT_PREDICATES = frozenset({"te_at_least", "te_grouped_linear_available"})
 
+# Names the generator itself imports into generated modules (local name -> object), besides a
+# description's imports and the generated names. A description name equal to one of them would
+# change what the generated code means (a factory `cast`, a parameter `module_spec_or_type`).
+GENERATOR_IMPORTS: dict[str, str] = {
+    "Protocol": "typing.Protocol",
+    "cast": "typing.cast",
+    "dataclass": "dataclasses.dataclass",
+    "field": "dataclasses.field",
+    "Sequence": "collections.abc.Sequence",
+    "warn": "warnings.warn",
+    "ModuleSpec": "megatron.core.transformer.spec_utils.ModuleSpec",
+    "BackendSpecProvider": "megatron.core.models.backends.BackendSpecProvider",
+    "HAVE_TE": "megatron.core.extensions.transformer_engine.HAVE_TE",
+    "HAVE_MAMBA_SSM": "megatron.core.ssm.mamba_mixer.HAVE_MAMBA_SSM",
+    **{
+        name: f"{PACKAGE}.{SUPPORT_MODULE}.{name}"
+        for name in ("module_spec", "module_spec_or_type", "not_none", *SUPPORT_FUNCTIONS)
+    },
+}
+
+# Builtins the generated functions use (calls, raises, default factories, `type[...]`).
+GENERATED_BUILTINS = frozenset(
+    {
+        "AssertionError",
+        "ModuleNotFoundError",
+        "NotImplementedError",
+        "UserWarning",
+        "ValueError",
+        "dict",
+        "list",
+        "super",
+        "type",
+    }
+)
+
 # Attributes of megatron's ModuleSpec, which build_module-path adapters subclass.
 MODULE_SPEC_ATTRIBUTES = frozenset({"module", "params", "submodules", "metainfo"})
 

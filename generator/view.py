@@ -91,8 +91,8 @@ class GuardView:
 
 # Optional package -> megatron's flag that says whether it is installed.
 REQUIREMENT_FLAGS = {
-    "transformer_engine": "megatron.core.extensions.transformer_engine.HAVE_TE",
-    "mamba_ssm": "megatron.core.ssm.mamba_mixer.HAVE_MAMBA_SSM",
+    "transformer_engine": naming.GENERATOR_IMPORTS["HAVE_TE"],
+    "mamba_ssm": naming.GENERATOR_IMPORTS["HAVE_MAMBA_SSM"],
 }
 
 

@@ -11,7 +11,7 @@ from generator.validate import Catalog
 
 PACKAGE = naming.PACKAGE
 SUPPORT_MODULE = naming.SUPPORT_MODULE
-MODULE_SPEC = "megatron.core.transformer.spec_utils.ModuleSpec"
+MODULE_SPEC = naming.GENERATOR_IMPORTS["ModuleSpec"]
 LINE_LENGTH = 100  # black's line length for generated code
 
 
