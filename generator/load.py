@@ -31,7 +31,18 @@ def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
     errors: list[DescriptionError] = []
     for path in sorted((schemas_dir / "megatron_core").rglob("*.json")):
         file = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            errors.append(
+                DescriptionError(
+                    file,
+                    "",
+                    f"not valid UTF-8: byte {error.object[error.start]:#04x} at offset {error.start}",
+                    "save the file as UTF-8 (JSON text must be UTF-8)",
+                )
+            )
+            continue
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:

@@ -34,6 +34,14 @@ def _edit_text(file: str, change: Callable[[str], str]) -> Callable[[Path], None
     return apply
 
 
+def _edit_bytes(file: str, change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def apply(schemas: Path) -> None:
+        path = schemas / "megatron_core" / file
+        path.write_bytes(change(path.read_bytes()))
+
+    return apply
+
+
 def _set(keys: list, value: object) -> Callable[[dict], None]:
     def change(data: dict) -> None:
         for key in keys[:-1]:
@@ -73,6 +81,13 @@ CASES = [
         "mlp.json",
         ": /: ",
         "invalid JSON",
+    ),
+    (
+        "not-utf8",  # found by fuzzing: UnicodeDecodeError traceback
+        _edit_bytes("mlp.json", lambda data: data.replace(b"Slots of", b"Slots\xe9 of", 1)),
+        "mlp.json",
+        ": /: ",
+        "not valid UTF-8: byte 0xe9",
     ),
     (
         "unknown-property-on-builder",
