@@ -90,6 +90,16 @@ CASES = [
         "not valid UTF-8: byte 0xe9",
     ),
     (
+        "key-written-twice",  # found by fuzzing: json.loads kept the last value silently
+        _edit_text(
+            "mlp.json",
+            lambda text: text.replace('"module": "mlp",', '"module": "mlp", "module": "x",', 1),
+        ),
+        "mlp.json",
+        "/module:",
+        "key 'module' appears more than once",
+    ),
+    (
         "unknown-property-on-builder",
         _edit_json("mlp.json", _set([*FC1, "bogus"], 1)),
         "mlp.json",
