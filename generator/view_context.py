@@ -68,7 +68,7 @@ class ViewContext:
         importing it as needed."""
         local_imports = self.local_imports if scope is None else scope.import_map()
         if local in local_imports:
-            return self.imports.qualified(local_imports[local])
+            return self.imports.qualified(local_imports[local], local)
         for table in (self.catalog.interfaces, self.catalog.builders):
             if local in table:
                 return self._generated(local, table[local][1])
