@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 class ImportClash(ValueError):
     """Two different objects would be imported under one local name."""
 
+    def __init__(self, local: str, first: str, second: str) -> None:
+        super().__init__(f"{local!r} would name both {first} and {second}")
+        self.local = local
+        self.objects = (first, second)  # dotted paths, the one registered first first
+
 
 @dataclass
 class ImportRegistry:
@@ -18,9 +23,7 @@ class ImportRegistry:
         local = local or name
         existing = self._by_local.get(local)
         if existing is not None and existing != (module, name):
-            raise ImportClash(
-                f"{local!r} would name both {existing[0]}.{existing[1]} and {module}.{name}"
-            )
+            raise ImportClash(local, f"{existing[0]}.{existing[1]}", f"{module}.{name}")
         self._by_local[local] = (module, name)
         return local
 

@@ -1,11 +1,16 @@
 """Stage 4: template-ready views. Every name, signature, import and docstring line is decided here."""
 
 import hashlib
+import json
 from dataclasses import dataclass
+from typing import cast
 
 from generator import naming
+from generator.errors import DescriptionError, DescriptionErrors, pointer
+from generator.imports import ImportClash
 from generator.model import (
     Construction,
+    Description,
     ImplementationKind,
     MappingKind,
     ParameterKind,
@@ -134,8 +139,18 @@ class PackageView:
 
 
 def build_views(catalog: Catalog, fingerprint: str) -> tuple[list[ModuleView], PackageView]:
-    """One view per description module plus the package `__init__`."""
-    built = [_ModuleBuilder(catalog, d, fingerprint).build() for d in catalog.descriptions]
+    """One view per description module plus the package `__init__`.
+
+    Raises DescriptionErrors when a module would import two objects under one name."""
+    built: list[ModuleView] = []
+    clashes: list[DescriptionError] = []
+    for description in catalog.descriptions:
+        try:
+            built.append(_ModuleBuilder(catalog, description, fingerprint).build())
+        except ImportClash as clash:
+            clashes.append(_clash_error(catalog, description, clash))
+    if clashes:
+        raise DescriptionErrors(clashes)
     # A description that only describes a parent's slots (no contracts, no specs) has no code.
     modules = sorted((m for m in built if m.exports), key=lambda m: m.path)
     all_files = sorted(d.file for d in catalog.descriptions)
@@ -145,6 +160,49 @@ def build_views(catalog: Catalog, fingerprint: str) -> tuple[list[ModuleView], P
         exports=tuple(sorted(name for m in modules for name in m.exports)),
     )
     return modules, package
+
+
+def _clash_error(catalog: Catalog, module: Description, clash: ImportClash) -> DescriptionError:
+    """Where the name two imports of `module`'s generated code share is given: an imports key
+    (this description's first) or a generated name."""
+    first, second = clash.objects
+    message = (
+        f"the generated {module.module}.py would import both {first} and {second} "
+        f"as {clash.local!r}"
+    )
+    for description in (module, *catalog.descriptions):
+        if clash.local in description.import_map():
+            return DescriptionError(
+                description.file,
+                pointer("imports", clash.local),
+                message,
+                f"import it under another local name than {clash.local!r}",
+            )
+    for description in catalog.descriptions:
+        found = _name_pointer(json.loads(description.text), clash.local)
+        if found is not None:
+            return DescriptionError(
+                description.file, found, message, f"give it another name than {clash.local!r}"
+            )
+    return DescriptionError(module.file, "", message, f"rename {clash.local!r} where it is defined")
+
+
+def _name_pointer(data: object, name: str, path: tuple[str | int, ...] = ()) -> str | None:
+    """The JSON pointer of the first `"name": name` entry in a description."""
+    if isinstance(data, dict):
+        entries = cast(dict[str, object], data)
+        if entries.get("name") == name:
+            return pointer(*path, "name")
+        children = list(entries.items())
+    elif isinstance(data, list):
+        children = list(enumerate(cast(list[object], data)))
+    else:
+        return None
+    for key, value in children:
+        found = _name_pointer(value, name, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _header(catalog: Catalog, files: list[str], fingerprint: str) -> tuple[str, ...]:

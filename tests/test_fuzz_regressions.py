@@ -79,3 +79,15 @@ def test_an_import_alias_is_imported_under_that_alias(
     assert "from torch import Tensor as TorchTensor\n" in module
     assert "input: TorchTensor" in module
     assert errors == []
+
+
+def test_an_import_alias_the_generated_code_needs_for_itself_is_a_located_error(
+    tmp_path: Path,
+) -> None:
+    # typing.Protocol and the alias would share one name: an ImportClash traceback before.
+    errors = _rejected(tmp_path, {"cross_attention.json": _rename("Tensor", "Protocol")})
+    assert [(e.file, e.pointer) for e in errors] == [
+        ("schemas/megatron_core/cross_attention.json", "/imports/Protocol")
+    ]
+    assert "both typing.Protocol and torch.Tensor as 'Protocol'" in errors[0].message
+    assert "another local name" in errors[0].fix
