@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: generate check test test-gpu typecheck fuzz demo clean-venv
+.PHONY: generate check test test-gpu typecheck fuzz demo bench clean-venv
 
 generate: $(STAMP)
 	$(PY) -m generator generate
@@ -32,6 +32,10 @@ fuzz: $(STAMP)
 # Train a small HybridModel from the generated TE-free hybrid spec on the CPU; writes the loss curve.
 demo: $(STAMP)
 	$(PY) -W ignore::UserWarning -m demo.train_hybrid --out docs/demo-loss.png
+
+# The generator's and the typed specs' costs against their floors; rewrites README's bench table.
+bench: $(STAMP)
+	$(PY) -m bench --readme
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 12), "need Python 3.12, got " + sys.version' \

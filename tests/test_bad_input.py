@@ -100,6 +100,14 @@ CASES = [
         "key 'module' appears more than once",
     ),
     (
+        # Python's `$` matches before a trailing newline, so jsonschema alone would accept it.
+        "identifier-with-trailing-newline",
+        _edit_json("mlp.json", _set([*FC1, "name"], "LinearFc1Builder\n")),
+        "mlp.json",
+        "/builders/0/name: ",
+        "does not match",
+    ),
+    (
         "unknown-property-on-builder",
         _edit_json("mlp.json", _set([*FC1, "bogus"], 1)),
         "mlp.json",

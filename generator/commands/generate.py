@@ -1,19 +1,18 @@
-"""`python -m generator generate [--check]`: descriptions -> generated/ (and the README table)."""
+"""`python -m generator generate [--check]`: descriptions -> generated/ (and the README table).
+
+A run whose inputs and outputs are as the last run left them stops after hashing them
+(generator.incremental); otherwise every stage runs, and modules whose view is unchanged are
+taken from the cache of formatted modules instead of being rendered and formatted again.
+"""
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-from generator.errors import DescriptionErrors
-from generator.output import compare, write_atomically
-from generator.pipeline import generate_files
-from generator.slots import README
+from generator.cache import CACHE_DIR, TextCache
+from generator.incremental import inputs_hash, is_up_to_date, record
 
 from generator.commands.paths import ROOT, SCHEMAS
-
-NAME = "generate"
-HELP = "generate generated/ from schemas/"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,38 +28,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root", type=Path, default=ROOT, help="project root that holds generated/"
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every stage on every file, and neither read nor write .cache/generator/",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     root: Path = args.root.resolve()
-    try:
-        files = generate_files(args.schemas.resolve(), root)
-    except DescriptionErrors as errors:
-        print(errors, file=sys.stderr)
-        print(f"{len(errors.errors)} error(s); generated/ was not changed.", file=sys.stderr)
-        return 1
-    drift = compare(root, files)
-    outputs = "generated/ and README.md" if README in files else "generated/"
-    if args.check:
-        if drift.clean:
-            print(f"{outputs} up to date ({len(files)} files).")
-            return 0
-        sys.stdout.write(drift.diff)
-        for path, why in drift.stale:
-            print(f"stale: {path}: {why}", file=sys.stderr)
-        for path in drift.missing:
-            print(f"missing: {path}", file=sys.stderr)
-        for path in drift.orphaned:
-            print(f"orphaned: {path} (no description generates it)", file=sys.stderr)
-        print(f"{outputs} out of date: run `make generate` and commit the result.", file=sys.stderr)
-        return 1
-    if drift.clean:
+    schemas: Path = args.schemas.resolve()
+    inputs = inputs_hash(schemas, root, (schemas / "megatron_core",))
+    if not args.no_cache and is_up_to_date(root, inputs):
         seconds = time.perf_counter() - started
-        print(f"{outputs} already up to date ({len(files)} files, {seconds:.2f} s).")
+        print(f"up to date: nothing changed since the last run ({seconds:.2f} s).")
         return 0
-    write_atomically(root, files)
-    changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
-    seconds = time.perf_counter() - started
-    print(f"wrote {outputs} ({len(files)} files, {changed} changed, {seconds:.2f} s).")
-    return 0
+    # Imported only now: the stages' imports (black, jsonschema, Jinja2) are most of the time
+    # a run with nothing to do would otherwise take.
+    from generator.commands.generate_full import generate
+
+    formatted = None if args.no_cache else TextCache(root / CACHE_DIR / "formatted")
+    status, files = generate(schemas, root, check=args.check, formatted=formatted, started=started)
+    if status == 0 and not args.no_cache:
+        record(root, inputs, files)
+    return status
