@@ -1,6 +1,7 @@
 """Stage 1: read description files and validate them against the JSON Schema."""
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,11 @@ def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
         if duplicates.found:
             errors.extend(duplicates.errors(document, file))
             continue
+        if _ESCAPED_UNWRITABLE.search(text):
+            unwritable = _unwritable_errors(document, file)
+            if unwritable:
+                errors.extend(unwritable)
+                continue
         if fast.is_valid(document):
             loaded.append(LoadedDescription(file, text, document))
         else:
@@ -81,6 +87,45 @@ def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
     if errors:
         raise DescriptionErrors(errors)
     return loaded
+
+
+# JSON escapes of characters no generated file can hold: NUL (Python source cannot contain it)
+# and UTF-16 surrogates (valid in a pair, which json.loads joins; alone, UTF-8 cannot encode one).
+_ESCAPED_UNWRITABLE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_UNWRITABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unwritable_errors(document: Any, file: str) -> list[DescriptionError]:
+    """A located error for each string (or key) holding a NUL or an unpaired surrogate."""
+    found: list[DescriptionError] = []
+    pending: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while pending:
+        path, node = pending.pop()
+        children: list[tuple[str | int, Any]] = []
+        if isinstance(node, dict):
+            entries = cast(dict[str, Any], node)
+            children = list(entries.items())
+            for key in entries:
+                if _UNWRITABLE.search(key):
+                    found.append(_unwritable(file, pointer(*path, key), key, "key"))
+        elif isinstance(node, list):
+            children = list(enumerate(cast(list[Any], node)))
+        elif isinstance(node, str) and _UNWRITABLE.search(node):
+            found.append(_unwritable(file, pointer(*path), node, "string"))
+        pending.extend(((*path, key), value) for key, value in children)
+    return sorted(found, key=lambda error: error.pointer)
+
+
+def _unwritable(file: str, location: str, text: str, what: str) -> DescriptionError:
+    character = _UNWRITABLE.search(text)
+    assert character is not None
+    return DescriptionError(
+        file,
+        location,
+        f"the {what} holds {character.group()!r}, which no generated file can hold "
+        "(a NUL, or half of a UTF-16 surrogate pair)",
+        "remove the \\u escape, or write the whole character",
+    )
 
 
 class _DuplicateKeys:

@@ -100,6 +100,20 @@ CASES = [
         "key 'module' appears more than once",
     ),
     (
+        "nul-in-a-doc",  # found by fuzzing: the generated module held a NUL and did not compile
+        _edit_text("mlp.json", lambda text: text.replace("Slots of", "Slots\\u0000 of", 1)),
+        "mlp.json",
+        "/doc:",
+        "the string holds '\\x00'",
+    ),
+    (
+        "unpaired-surrogate-in-a-doc",  # found by fuzzing: UnicodeEncodeError traceback in black
+        _edit_text("mlp.json", lambda text: text.replace("Slots of", "Slots\\ud800 of", 1)),
+        "mlp.json",
+        "/doc:",
+        "the string holds '\\ud800'",
+    ),
+    (
         # Python's `$` matches before a trailing newline, so jsonschema alone would accept it.
         "identifier-with-trailing-newline",
         _edit_json("mlp.json", _set([*FC1, "name"], "LinearFc1Builder\n")),

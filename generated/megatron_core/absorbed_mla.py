@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 7e793e4aefc211a92487bbd91c757bff
+# Input hash: 33d13cad3fe54ba21411d80ec29f55ba
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla); and the
 AbsorbedMLASelfAttention adapter of TransformerLayer's self_attention (MLAAttentionBuilder).

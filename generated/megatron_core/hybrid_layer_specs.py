@@ -16,7 +16,7 @@
 #   schemas/megatron_core/multi_token_prediction_block.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: f1b31bf1b47729f390b0e2128b124386
+# Input hash: 95475a1d2ab47b0897f8d38e2c386714
 """Typed hybrid (Mamba) stack spec factories and module-level values
 (megatron.core.models.hybrid.hybrid_layer_specs, re-exported by
 models.mamba.mamba_layer_specs): `from generated.megatron_core.hybrid_layer_specs import
