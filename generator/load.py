@@ -1,6 +1,7 @@
 """Stage 1: read description files and validate them against the JSON Schema."""
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,9 @@ def load_descriptions(
                 )
             )
             continue
+        duplicates = _DuplicateKeys()
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=duplicates.hook)
         except json.JSONDecodeError as error:
             errors.append(
                 DescriptionError(
@@ -80,6 +82,9 @@ def load_descriptions(
             )
             continue
         document = cast(dict[str, Any], data)  # JSON object keys are always strings
+        if duplicates.found:
+            errors.extend(duplicates.errors(document, file))
+            continue
         if fast.is_valid(document):
             loaded.append(LoadedDescription(file, text, document))
         else:
@@ -89,6 +94,45 @@ def load_descriptions(
     if errors:
         raise DescriptionErrors(errors)
     return loaded
+
+
+class _DuplicateKeys:
+    """Finds keys written twice in one JSON object (json keeps the last one silently)."""
+
+    def __init__(self) -> None:
+        self.found: dict[int, tuple[dict[str, Any], list[str]]] = {}  # id -> (object, keys)
+
+    def hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) < len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            twice = [key for key in built if counts[key] > 1]
+            self.found[id(built)] = (built, twice)  # keeps the object alive: its id stays unique
+        return built
+
+    def errors(self, document: Any, file: str) -> list[DescriptionError]:
+        found: list[DescriptionError] = []
+        pending: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+        while pending:
+            path, node = pending.pop()
+            if isinstance(node, dict):
+                entries = cast(dict[str, Any], node)
+                if id(entries) in self.found and self.found[id(entries)][0] is entries:
+                    found.extend(
+                        DescriptionError(
+                            file,
+                            pointer(*path, key),
+                            f"key {key!r} appears more than once in this object"
+                            " (JSON keeps only the last)",
+                            f"keep one {key!r} (merge them if both hold something)",
+                        )
+                        for key in self.found[id(entries)][1]
+                    )
+                pending.extend(((*path, key), value) for key, value in entries.items())
+            elif isinstance(node, list):
+                items = cast(list[Any], node)
+                pending.extend(((*path, index), value) for index, value in enumerate(items))
+        return sorted(found, key=lambda error: error.pointer)
 
 
 def _schema_errors(
