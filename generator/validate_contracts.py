@@ -86,16 +86,20 @@ def error(location: Location, message: str, fix: str) -> DescriptionError:
     return DescriptionError(location.file, location.pointer, message, fix)
 
 
-def _check_import_path(at: Location, dotted: str) -> Iterator[DescriptionError]:
+def _check_import_path(at: Location, dotted: str, package: str) -> Iterator[DescriptionError]:
     """An import names a class, function or value of megatron-core, torch, typing,
-    collections.abc or the generated package itself, through identifiers only."""
+    collections.abc or the generated package itself, through identifiers only; a user's
+    description (generated into `package`) may also import from that package's top level."""
     for part in dotted.split("."):
         problem = identifiers.problem(part)
         if problem is not None:
             yield error(at, f"in import {dotted!r}: {problem[0]}", problem[1])
             return
-    if not dotted.startswith(naming.IMPORT_PACKAGES):
-        packages = ", ".join(p.removesuffix(".") for p in naming.IMPORT_PACKAGES)
+    allowed = naming.IMPORT_PACKAGES
+    if package != naming.PACKAGE:
+        allowed += (package.split(".")[0] + ".",)  # the user's own modules
+    if not dotted.startswith(allowed):
+        packages = ", ".join(p.removesuffix(".") for p in allowed)
         yield error(
             at,
             f"import {dotted!r} is outside the packages a description imports from",
@@ -274,7 +278,9 @@ class ContractChecker:
                     f"import {name!r} shadows a generated name: {self.claimed_by(name)}",
                     "import it under another local name",
                 )
-            yield from _check_import_path(Location(description.file, f"/imports/{name}"), dotted)
+            yield from _check_import_path(
+                Location(description.file, f"/imports/{name}"), dotted, description.package
+            )
 
     def _check_type(
         self, description: Description, text: str, location: Location
