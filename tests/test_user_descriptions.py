@@ -593,6 +593,7 @@ def test_repeatable_schemas_generate_one_package_outside_the_root_that_imports(
     arguments += ["--package", "mypkg.typed", "--root", str(project)]
     assert main(["generate", *arguments]) == 0
     assert sorted(tree(out)) == ["__init__.py", "my_attention.py", "my_specs.py"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["typed"]  # no staging, no lock left
     assert (
         "from .my_attention import CoreAttentionFromMyDotProductAttention"
         in (out / "my_specs.py").read_text()

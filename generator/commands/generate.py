@@ -8,17 +8,26 @@ A bundled run whose inputs and outputs are as the last run left them stops after
 taken from the cache of formatted modules instead of being rendered and formatted again.
 
 Exit status: 0 written or up to date; 1 invalid descriptions, or (--check) output out of date;
-2 a bad --schemas, --out or --package (nothing is generated or written then).
+2 a bad --root, --schemas, --out or --package (nothing is generated or written then); 130
+interrupted (Ctrl-C).
 """
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 from generator.cache import CACHE_DIR, TextCache
 from generator.incremental import inputs_hash, is_up_to_date, record
+from generator.output import InterruptedAfterWriting, recover
 
 from generator.commands.paths import ROOT
+
+
+def bundled_schemas(args: argparse.Namespace, root: Path) -> Path:
+    """The folder of the bundled descriptions: --bundled-schemas, or --root's schemas/."""
+    folder: Path | None = args.bundled_schemas
+    return folder.resolve() if folder is not None else root / "schemas"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +56,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the dotted import name of --out (default: its path relative to --root)",
     )
     parser.add_argument(
+        "--bundled-schemas",
+        type=Path,
+        metavar="DIR",
+        help="the folder with slot.schema.json and megatron_core/ (default: --root's schemas/)",
+    )
+    parser.add_argument(
         "--root",
         type=Path,
         default=ROOT,
@@ -61,13 +76,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    user = args.schemas is not None or args.out is not None or args.package is not None
+    output = "your package (--out)" if user else "generated/"
+    try:
+        return _run(args, user)
+    except InterruptedAfterWriting:
+        print(f"interrupted after {output} had been written in full", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"interrupted; {output} was not changed", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, user: bool) -> int:
     started = time.perf_counter()
     root: Path = args.root.resolve()
-    if args.schemas is not None or args.out is not None or args.package is not None:
+    if not root.is_dir():
+        print(
+            f"--root {root}: no such folder (give the project root, which holds generated/)",
+            file=sys.stderr,
+        )
+        return 2
+    if user:
         from generator.commands.generate_user import generate_user
 
         return generate_user(args, root, started)
-    schemas = root / "schemas"
+    schemas = bundled_schemas(args, root)
+    if not args.check:
+        recover(root)  # what a run killed while writing left behind (when it left anything)
     inputs = inputs_hash(schemas, root, (schemas / "megatron_core",))
     if not args.no_cache and is_up_to_date(root, inputs):
         seconds = time.perf_counter() - started

@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/custom_layer_specs.json
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   examples/custom_mlp/schemas/sdpa_attention.json
-# Input hash: f7da7876d48742a8e2e2449471e08398
+# Input hash: 2ebbce0ce1934067f33448a32c465c42
 """Typed Protocols, adapters and layer-spec factories generated from your descriptions."""
 
 from .custom_layer_specs import get_gpt_layer_with_gated_mlp_spec

@@ -8,7 +8,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 5baed1d7d2ddc24d249970abae711112
+# Input hash: 05ffe66a8c4972933ee3177c9ccc1933
 """A GPT layer spec with GatedMLP and (by default) SDPACoreAttention; everything else as
 get_gpt_layer_local_spec.
 """

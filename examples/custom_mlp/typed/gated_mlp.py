@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 52c13c46a8eb905d4247da8c8fd2d494
+# Input hash: 35aa636b9e57da2074e5cb269642aebb
 """GatedMLP (examples.custom_mlp.layers) in TransformerLayer's mlp slot, and its own slots."""
 
 from dataclasses import dataclass
