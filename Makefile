@@ -15,7 +15,7 @@ check: $(STAMP)
 	$(PY) -m generator generate --check
 
 typecheck: $(STAMP)
-	$(PY) -m pyright generator generated examples
+	$(PY) -m pyright generator generated examples bench
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -26,6 +26,7 @@ SUPPORT_FUNCTIONS = frozenset(
         "mla_down_proj_fusion",
         "moe_layer_pattern",
         "mtp_decoder_layer",
+        "mtp_layers_to_build",
         "mtp_stage_layers",
         "not_generated",
         "not_none",

@@ -22,19 +22,8 @@ from pathlib import Path
 
 HASH_PREFIX = "# Input hash: "
 GENERATED = Path("generated")  # the bundled output, relative to the project root
-# Beside an output folder (for generated/: in the root), a run's staging folder .generated.XXXXXXXX/
-# and the lock that serializes the runs that write (and clean up) that folder. A user's package
-# `typed/` has its own: .typed.XXXXXXXX/ and .typed.lock beside it.
-STAGING_PREFIX = ".generated."
-LOCK = ".generated.lock"
-
-
-def _staging_prefix(output_dir: Path) -> str:
-    return f".{output_dir.name}."
-
-
-def _lock_name(output_dir: Path) -> str:
-    return f".{output_dir.name}.lock"
+STAGING_PREFIX = ".generated."  # a run's staging folder in the root: .generated.XXXXXXXX/
+LOCK = ".generated.lock"  # serializes the runs that write (and clean up) in one root
 
 
 @dataclass(frozen=True)
@@ -68,8 +57,8 @@ def _split(files: dict[Path, str], owned: Path) -> tuple[dict[Path, str], dict[P
 
 
 def compare(root: Path, files: dict[Path, str], owned: Path = GENERATED) -> Drift:
-    """Stale, missing and orphaned files under `owned` (relative to root: `generated/`), stale or
-    missing files outside it (README.md), with a unified diff."""
+    """Stale, missing and orphaned files under `owned` (relative to root), stale or missing
+    files outside it (README.md), with a unified diff."""
     output_dir = root / owned
     generated, documents = _split(files, owned)
     expected = {path.relative_to(owned): text for path, text in generated.items()}
@@ -131,8 +120,8 @@ class InterruptedAfterWriting(KeyboardInterrupt):
 
 
 def write_atomically(root: Path, files: dict[Path, str], owned: Path = GENERATED) -> None:
-    """Replaces `generated/` (`owned`, relative to root) with exactly the files under it, all at
-    once, and each other file (README.md) by a rename.
+    """Replaces `owned` (`generated/`, or a user's output package; relative to root) with exactly
+    the files under it, all at once, and each other file (README.md) by a rename.
 
     One run at a time writes in a root (an exclusive lock on `.generated.lock`). Everything is
     written into a staging folder `.generated.XXXXXXXX/` in the root first and then swapped in: on
@@ -141,16 +130,14 @@ def write_atomically(root: Path, files: dict[Path, str], owned: Path = GENERATED
     kept in the staging folder until the new one is in place. A failure or Ctrl-C while writing
     leaves `generated/` and README.md untouched; Ctrl-C during the swap is held back until the swap
     is done (then InterruptedAfterWriting). Files no longer generated disappear with the old tree.
-    What a killed run left behind is cleaned up by the next run (see recover). A user's package
-    (`owned` elsewhere) is written the same way, with its staging folders and lock beside it.
+    What a killed run left behind is cleaned up by the next run (see recover).
     """
     output_dir = root / owned
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    folder = output_dir.parent
+    output_dir.parent.mkdir(parents=True, exist_ok=True)  # a new package's folder (and root)
     generated, documents = _split(files, owned)
-    with _locked(folder, _lock_name(output_dir)):
-        _recover(output_dir)
-        staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(output_dir), dir=folder))
+    with _locked(root):
+        _recover(root)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
         try:
             _stage(staging, root, owned, generated, documents)
             with _sigint_held_back():
@@ -159,9 +146,9 @@ def write_atomically(root: Path, files: dict[Path, str], owned: Path = GENERATED
                     for relative in sorted(documents):
                         os.replace(staging / "documents" / relative, root / relative)
                 finally:
-                    _recover(output_dir)  # the old tree (or on failure the new one), the staging
+                    _recover(root)  # the old tree (or on failure the new one) and the staging
         except BaseException:
-            _recover(output_dir)  # the staging folder of a failed or interrupted run
+            _recover(root)  # the staging folder of a failed or interrupted run
             raise
 
 
@@ -172,9 +159,10 @@ def _stage(
     generated: dict[Path, str],
     documents: dict[Path, str],
 ) -> None:
-    """The owned tree as staging/generated/ (made by mkdir: not mkdtemp's private mode), other
-    files (README.md) under staging/documents/, with the modes of the files they replace."""
+    """generated/ as staging/generated/ (made by mkdir: not mkdtemp's private mode), other files
+    (README.md) under staging/documents/, with the modes of the files they replace."""
     (staging / "generated").mkdir()
+    (staging / "target").write_text(owned.as_posix(), encoding="utf-8")  # for _recover
     for relative, text in sorted(generated.items()):
         target = staging / "generated" / relative.relative_to(owned)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -187,33 +175,32 @@ def _stage(
             shutil.copymode(root / relative, target)
 
 
-def recover(root: Path, owned: Path = GENERATED) -> None:
+def recover(root: Path) -> None:
     """Cleans up after a run that was killed while writing: puts back the previous `generated/`
-    (`owned`) if the kill came between the two renames of a swap, and deletes the staging
-    folders. Does nothing (writes nothing) when there is nothing to clean; waits while another
-    run writes."""
-    output_dir = root / owned
-    # staging folders, or the lock file a kill left
-    if any(output_dir.parent.glob(_staging_prefix(output_dir) + "*")):
-        with _locked(output_dir.parent, _lock_name(output_dir)):
-            _recover(output_dir)
+    if the kill came between the two renames of a swap, and deletes the staging folders. Does
+    nothing (writes nothing) when there is nothing to clean; waits while another run writes."""
+    if any(root.glob(STAGING_PREFIX + "*")):  # staging folders, or the lock file a kill left
+        with _locked(root):
+            _recover(root)
 
 
-def _leftovers(output_dir: Path) -> list[Path]:
-    """The staging folders beside the output folder (the lock file aside)."""
-    return sorted(
-        path
-        for path in output_dir.parent.glob(_staging_prefix(output_dir) + "*")
-        if path.name != _lock_name(output_dir)
-    )
+def _leftovers(root: Path) -> list[Path]:
+    """The staging folders in the root (the lock file aside)."""
+    return sorted(path for path in root.glob(STAGING_PREFIX + "*") if path.name != LOCK)
 
 
-def _recover(output_dir: Path) -> None:
+def _recover(root: Path) -> None:
     """Under the lock, so every staging folder is a dead run's (or this run's, when it is done)."""
-    leftovers = _leftovers(output_dir)
+    leftovers = _leftovers(root)
     for leftover in leftovers:
-        if not output_dir.exists() and (leftover / "old").is_dir():
-            os.rename(leftover / "old", output_dir)  # a complete tree: it was generated/
+        if not (leftover / "old").is_dir():
+            continue
+        try:  # the folder the dead run was replacing: generated/ or a user's package
+            output_dir = root / (leftover / "target").read_text(encoding="utf-8")
+        except OSError:
+            output_dir = root / GENERATED
+        if not output_dir.exists():
+            os.rename(leftover / "old", output_dir)  # a complete tree: it was the output
     for leftover in leftovers:
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
@@ -222,11 +209,10 @@ def _recover(output_dir: Path) -> None:
 
 
 @contextmanager
-def _locked(folder: Path, name: str = LOCK) -> Generator[None]:
-    """Holds an exclusive lock on `folder/name` (`.generated.lock` in the root), waiting for it;
-    the file is deleted when the lock is released (a waiter that then holds a lock on the
-    deleted file tries again)."""
-    path = folder / name
+def _locked(root: Path) -> Generator[None]:
+    """Holds an exclusive lock on `root/.generated.lock`, waiting for it; the file is deleted
+    when the lock is released (a waiter that then holds a lock on the deleted file tries again)."""
+    path = root / LOCK
     while True:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:

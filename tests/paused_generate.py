@@ -57,7 +57,8 @@ def start(
     command += ["--pause", pause] if pause else []
     command += ["--files", str(files)] if files else []
     command += ["--fallback"] if fallback else []
-    command += ["--", "--bundled-schemas", str(schemas or root / "schemas"), "--root", str(root)]
+    command += ["--descriptions", str(schemas)] if schemas else []
+    command += ["--", "--root", str(root)]
     command += ["--no-cache"] if no_cache else []
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     return subprocess.Popen(
@@ -107,6 +108,9 @@ def main() -> int:
     parser.add_argument("--pause")
     parser.add_argument("--files", type=Path)
     parser.add_argument("--fallback", action="store_true")
+    # Another schemas/ folder to generate from, while writing into --root (`generate` reads the
+    # bundled descriptions from the root's schemas/).
+    parser.add_argument("--descriptions", type=Path)
     parser.add_argument("arguments", nargs=argparse.REMAINDER)
     options = parser.parse_args()
     signals: Path = options.signals
@@ -124,7 +128,7 @@ def main() -> int:
 
     def generate_files(schemas_dir: Path, root: Path, *args: Any) -> dict[Path, str]:
         if options.files is None:
-            files = real_generate_files(schemas_dir, root, *args)
+            files = real_generate_files(options.descriptions or schemas_dir, root, *args)
         else:
             files = {Path(p): t for p, t in json.loads(options.files.read_text()).items()}
         record = {path.as_posix(): text for path, text in files.items()}

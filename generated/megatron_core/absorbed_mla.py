@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a7dc61ae5b2f384b7e3b479989e96c0d
+# Input hash: 066380a88cfe30b96d321d34b698feaa
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla); and the
 AbsorbedMLASelfAttention adapter of TransformerLayer's self_attention (MLAAttentionBuilder).

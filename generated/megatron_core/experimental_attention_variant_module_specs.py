@@ -12,7 +12,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 05c9b1e83cae7916e37ca79ecae5d735
+# Input hash: 2a667e816227017d490f9757da42a028
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from the modules of the backend (typed_provider(backend);

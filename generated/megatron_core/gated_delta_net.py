@@ -2,7 +2,7 @@
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 974275dec4377bfb4c2b240a47f25cca
+# Input hash: c77b0b6f4914efddcdc79e3b2c8dc516
 """Slots of GatedDeltaNetSubmodules (megatron.core.ssm.gated_delta_net.common), built by
 GatedDeltaNet (the _GDNBase subclass the specs use).
 """

@@ -4,7 +4,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 1808aa98cf72e7aa6ee55c79db55b8f4
+# Input hash: 7a584945edfda034c6befebea4404d0d
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention; and the MLASelfAttention /
 FusedMLASelfAttention adapters of TransformerLayer's self_attention (MLAAttentionBuilder).

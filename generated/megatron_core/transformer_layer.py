@@ -2,7 +2,7 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 3d13c11f7cbb7625970238d868e68ac8
+# Input hash: 80a532b63328643aa905fb75f123833b
 """Slots of TransformerLayerSubmodules (megatron.core.transformer.transformer_layer)."""
 
 from dataclasses import dataclass

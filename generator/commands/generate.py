@@ -24,12 +24,6 @@ from generator.output import InterruptedAfterWriting, recover
 from generator.commands.paths import ROOT
 
 
-def bundled_schemas(args: argparse.Namespace, root: Path) -> Path:
-    """The folder of the bundled descriptions: --bundled-schemas, or --root's schemas/."""
-    folder: Path | None = args.bundled_schemas
-    return folder.resolve() if folder is not None else root / "schemas"
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
@@ -56,12 +50,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the dotted import name of --out (default: its path relative to --root)",
     )
     parser.add_argument(
-        "--bundled-schemas",
-        type=Path,
-        metavar="DIR",
-        help="the folder with slot.schema.json and megatron_core/ (default: --root's schemas/)",
-    )
-    parser.add_argument(
         "--root",
         type=Path,
         default=ROOT,
@@ -76,19 +64,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    user = args.schemas is not None or args.out is not None or args.package is not None
-    output = "your package (--out)" if user else "generated/"
     try:
-        return _run(args, user)
+        return _run(args)
     except InterruptedAfterWriting:
-        print(f"interrupted after {output} had been written in full", file=sys.stderr)
+        print("interrupted after generated/ had been written in full", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"interrupted; {output} was not changed", file=sys.stderr)
+        print("interrupted; generated/ was not changed", file=sys.stderr)
         return 130
 
 
-def _run(args: argparse.Namespace, user: bool) -> int:
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     root: Path = args.root.resolve()
     if not root.is_dir():
@@ -97,13 +83,13 @@ def _run(args: argparse.Namespace, user: bool) -> int:
             file=sys.stderr,
         )
         return 2
-    if user:
+    if not args.check:
+        recover(root)  # what a run killed while writing left behind (when it left anything)
+    if args.schemas is not None or args.out is not None or args.package is not None:
         from generator.commands.generate_user import generate_user
 
         return generate_user(args, root, started)
-    schemas = bundled_schemas(args, root)
-    if not args.check:
-        recover(root)  # what a run killed while writing left behind (when it left anything)
+    schemas = root / "schemas"
     inputs = inputs_hash(schemas, root, (schemas / "megatron_core",))
     if not args.no_cache and is_up_to_date(root, inputs):
         seconds = time.perf_counter() - started

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from generator.cache import CACHE_DIR, TextCache
 from generator.errors import DescriptionErrors
-from generator.output import compare, recover, write_atomically
+from generator.output import compare, write_atomically
 from generator.pipeline import generate_user_files
 
-from generator.commands.generate import bundled_schemas
 from generator.commands.generate_full import report_check
 from generator.commands.paths import ROOT
 from generator.commands.user_output import UsageError, user_target
@@ -28,8 +27,7 @@ def generate_user(args: argparse.Namespace, root: Path, started: float) -> int:
     try:
         if args.package is not None and args.out is None:
             raise UsageError("--package needs --out", "add --out PACKAGE_DIR")
-        bundled = bundled_schemas(args, root)
-        target = user_target(args.schemas or [], args.out, args.package, root, bundled)
+        target = user_target(args.schemas or [], args.out, args.package, root)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -40,7 +38,7 @@ def generate_user(args: argparse.Namespace, root: Path, started: float) -> int:
     shown = f"{target.owned.as_posix()}/" if target.base == root else f"{target.out}/"
     formatted = None if args.no_cache else TextCache(root / CACHE_DIR / "formatted")
     try:
-        package_files = generate_user_files(bundled, root, target.descriptions, formatted)
+        package_files = generate_user_files(root / "schemas", root, target.descriptions, formatted)
     except DescriptionErrors as errors:
         print(errors, file=sys.stderr)
         print(f"{len(errors.errors)} error(s); {shown} was not changed.", file=sys.stderr)
@@ -57,7 +55,6 @@ def generate_user(args: argparse.Namespace, root: Path, started: float) -> int:
         seconds = time.perf_counter() - started
         print(f"{shown} (package {package}) already up to date ({made}, {seconds:.2f} s).")
         return 0
-    recover(target.base, target.owned)  # what a run killed while writing left behind
     write_atomically(target.base, files, target.owned)
     changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
     seconds = time.perf_counter() - started

@@ -37,16 +37,16 @@ class UserTarget:
 
 
 def user_target(
-    folders: list[Path], out: Path | None, package: str | None, root: Path, bundled: Path
+    folders: list[Path], out: Path | None, package: str | None, root: Path
 ) -> UserTarget:
-    """Checks the user's options against the project at `root`, whose bundled descriptions are
-    in `bundled` (schemas/); raises UsageError."""
+    """Checks the user's options against the project at `root`; raises UsageError."""
     if not folders:
         raise UsageError(
             "--out needs --schemas: the folders of your own descriptions",
             "add --schemas DIR (repeatable); the bundled descriptions are generated without "
             "either option",
         )
+    bundled = root / "schemas"
     files = _description_files([folder.resolve() for folder in folders], bundled)
     if out is None:
         raise UsageError(
@@ -54,7 +54,7 @@ def user_target(
             "add --out PACKAGE_DIR (a folder for the generated package, e.g. mypkg/typed)",
         )
     out = out.resolve()
-    _check_out(out, root, [bundled, *(folder.resolve() for folder in folders)])
+    _check_out(out, root, [folder.resolve() for folder in folders])
     name = _package_name(out, package, root)
     base = root if out.is_relative_to(root) else out.parent
     import_root = out.parents[len(name.split(".")) - 1]
@@ -72,9 +72,9 @@ def _description_files(folders: list[Path], bundled: Path) -> tuple[Path, ...]:
         if folder.is_relative_to(bundled) or bundled.is_relative_to(folder):
             raise UsageError(
                 f"--schemas {folder} holds the bundled descriptions ({bundled}), which are always "
-                "read (from --root's schemas/, or --bundled-schemas)",
-                "drop it: without --schemas, `generate` regenerates the bundled output (name "
-                "their folder with --bundled-schemas); with it, name only folders of your own",
+                "read from --root's schemas/",
+                "drop it: without --schemas, `generate` regenerates the bundled output (use "
+                "--root for another project copy); with it, name only folders of your own",
             )
         paths = [
             path
@@ -97,7 +97,7 @@ def _check_out(out: Path, root: Path, folders: list[Path]) -> None:
             f"--out {out} overlaps the bundled output {generated}",
             "choose a folder outside generated/ (and not one that contains it)",
         )
-    for folder in folders:
+    for folder in [root / "schemas", *folders]:
         if folder.is_relative_to(out):
             raise UsageError(
                 f"--out {out} contains {folder}; the output package is replaced as a whole",

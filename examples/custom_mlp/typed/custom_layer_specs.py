@@ -8,7 +8,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 05ffe66a8c4972933ee3177c9ccc1933
+# Input hash: 53fe876fd695202fc9dd0c13c3f48079
 """A GPT layer spec with GatedMLP and (by default) SDPACoreAttention; everything else as
 get_gpt_layer_local_spec.
 """
