@@ -11,7 +11,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass
 
-from generator import naming
+from generator import identifiers, naming
 from generator.errors import DescriptionError
 from generator.expressions import (
     BUILTIN_TYPES,
@@ -36,7 +36,7 @@ from generator.model import (
     Role,
     ordered_mappings,
 )
-from generator.resolve import resolves
+from generator.resolve import is_module, resolves
 from generator.validate_lifted import check_lifted, lifted_names
 
 
@@ -84,6 +84,41 @@ def find_parent(
 
 def error(location: Location, message: str, fix: str) -> DescriptionError:
     return DescriptionError(location.file, location.pointer, message, fix)
+
+
+def _check_import_path(
+    at: Location, dotted: str, packages: tuple[str, ...]
+) -> Iterator[DescriptionError]:
+    """An import names a class, function or value of one of `packages` (megatron-core, torch,
+    typing, collections.abc, the generated package; for a user's description also the user's
+    own top-level package), through identifiers only."""
+    for part in dotted.split("."):
+        problem = identifiers.problem(part)
+        if problem is not None:
+            yield error(at, f"in import {dotted!r}: {problem[0]}", problem[1])
+            return
+    if not dotted.startswith(packages):
+        shown = ", ".join(p.removesuffix(".") for p in packages)
+        yield error(
+            at,
+            f"import {dotted!r} is outside the packages a description imports from",
+            f"import from {shown}: descriptions type megatron-core's slots, and generated "
+            "code calls and reads what they import",
+        )
+    elif not resolves(dotted):
+        yield error(
+            at,
+            f"import {dotted!r} does not resolve in the installed packages",
+            "correct the module path or name (check the installed megatron-core source)",
+        )
+    elif is_module(dotted):
+        yield error(
+            at,
+            f"import {dotted!r} names a module, not a class, function or value",
+            "import the object itself (e.g. torch.nn.Module, not torch.nn): expressions read "
+            "attributes of what is imported, and a module's attributes reach every module it "
+            "imports (torch.os.system)",
+        )
 
 
 class ContractChecker:
@@ -242,12 +277,11 @@ class ContractChecker:
                     f"import {name!r} shadows a generated name: {self.claimed_by(name)}",
                     "import it under another local name",
                 )
-            if not resolves(dotted):
-                yield error(
-                    Location(description.file, f"/imports/{name}"),
-                    f"import {dotted!r} does not resolve in the installed packages",
-                    "correct the module path or name (check the installed megatron-core source)",
-                )
+            yield from _check_import_path(
+                Location(description.file, f"/imports/{name}"),
+                dotted,
+                naming.import_packages(description.package),
+            )
 
     def _check_type(
         self, description: Description, text: str, location: Location
@@ -309,12 +343,9 @@ class ContractChecker:
                     "remove or rename the duplicate",
                 )
             seen.add(parameter.name)
-            if not naming.is_valid_identifier(parameter.name):
-                yield error(
-                    parameter.location,
-                    f"{parameter.name!r} is a Python keyword",
-                    "choose another name",
-                )
+            problem = identifiers.problem(parameter.name)
+            if problem is not None:
+                yield error(parameter.location, *problem)
             kind = order.index(parameter.kind)
             if kind < last_kind:
                 yield error(
@@ -420,12 +451,9 @@ class ContractChecker:
                 positional_gap = True
             for target, expression in mapping.targets:
                 produced.append(target)
-                if not naming.is_valid_identifier(target):
-                    yield error(
-                        mapping.location,
-                        f"{target!r} is not a valid argument name",
-                        "use a Python identifier",
-                    )
+                problem = identifiers.problem(target)
+                if problem is not None:
+                    yield error(mapping.location, *problem)
                 if mapping.kind is MappingKind.DERIVE:
                     yield from self._check_derivation(
                         mapping.parameter, expression, mapping.location

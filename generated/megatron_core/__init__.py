@@ -23,7 +23,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 4fc435a405fb708e4e262e9de87069c0
+# Input hash: c5dc31fb8cfb96fab25358dc6318b5bb
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (

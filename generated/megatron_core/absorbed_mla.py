@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 066380a88cfe30b96d321d34b698feaa
+# Input hash: 4e01368080563e55bbd317d64a3f504b
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla); and the
 AbsorbedMLASelfAttention adapter of TransformerLayer's self_attention (MLAAttentionBuilder).

@@ -9,7 +9,7 @@
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
-# Input hash: ef7ebf509975e0b3bc6b9811b65c6c76
+# Input hash: 10b45b84b0853fea5049ea38da7868d6
 """Typed backend providers: upstream's BackendSpecProvider methods
 (megatron.core.models.backends, TESpecProvider) returning the slots' Builders. A method that
 fills several slots with different Builders returns a role record with one field per slot

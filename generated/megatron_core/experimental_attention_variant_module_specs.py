@@ -12,7 +12,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 2a667e816227017d490f9757da42a028
+# Input hash: 07a1fc8b2a7c7b204892dfec568f798b
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from the modules of the backend (typed_provider(backend);

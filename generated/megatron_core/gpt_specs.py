@@ -11,7 +11,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 73da6765807aa4f843d731808fcc8d68
+# Input hash: 5d328156e949963424d268b0b21f9740
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """

@@ -16,7 +16,7 @@
 #   schemas/megatron_core/multi_token_prediction_block.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: df84d723304ecbe5ba5f7666ac47aed3
+# Input hash: ae5af89efae9127c6e22152b1b6dc5ce
 """Typed hybrid (Mamba) stack spec factories and module-level values
 (megatron.core.models.hybrid.hybrid_layer_specs, re-exported by
 models.mamba.mamba_layer_specs): `from generated.megatron_core.hybrid_layer_specs import

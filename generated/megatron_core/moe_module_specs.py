@@ -4,7 +4,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: e533f3f35ed4e248eb125246552e87bf
+# Input hash: 7d007508444b79dff852f3f13350d0be
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from megatron.core.models.backends import BackendSpecProvider

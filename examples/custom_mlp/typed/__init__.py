@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/custom_layer_specs.json
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   examples/custom_mlp/schemas/sdpa_attention.json
-# Input hash: 53d7db75554adf653a68345c280ce1ea
+# Input hash: 185c69a3566bf82bc56435f5ba98a02b
 """Typed Protocols, adapters and layer-spec factories generated from your descriptions."""
 
 from .custom_layer_specs import get_gpt_layer_with_gated_mlp_spec

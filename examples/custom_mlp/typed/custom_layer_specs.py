@@ -8,7 +8,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 53fe876fd695202fc9dd0c13c3f48079
+# Input hash: 6df0ef5be2cc5ed2f3038d006f3964ac
 """A GPT layer spec with GatedMLP and (by default) SDPACoreAttention; everything else as
 get_gpt_layer_local_spec.
 """

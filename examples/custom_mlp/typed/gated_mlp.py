@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a8244fd43a02e3d137eb40d6ddd9590c
+# Input hash: 9015c84e2c33423f641fd662fbbb28ad
 """GatedMLP (examples.custom_mlp.layers) in TransformerLayer's mlp slot, and its own slots."""
 
 from dataclasses import dataclass
