@@ -87,7 +87,7 @@ CASES = [
         _edit_bytes("mlp.json", lambda data: data.replace(b"Slots of", b"Slots\xe9 of", 1)),
         "mlp.json",
         ": /: ",
-        "not valid UTF-8: byte 0xe9",
+        "not UTF-8: byte 0xe9",
     ),
     (
         "key-written-twice",  # found by fuzzing: json.loads kept the last value silently
@@ -119,7 +119,7 @@ CASES = [
         _edit_json("mlp.json", _set([*FC1, "name"], "LinearFc1Builder\n")),
         "mlp.json",
         "/builders/0/name: ",
-        "does not match",
+        "is not an ASCII Python identifier",
     ),
     (
         "unknown-property-on-builder",
