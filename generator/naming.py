@@ -12,6 +12,16 @@ PACKAGE = BUNDLED_PACKAGE
 # annotations use, and this package's own generated classes (e.g. a lifted subclass).
 IMPORT_PACKAGES = ("megatron.core.", "torch.", "typing.", "collections.abc.", f"{PACKAGE}.")
 
+
+def import_packages(package: str) -> tuple[str, ...]:
+    """What a description generated into `package` may import from: IMPORT_PACKAGES, and for a
+    user's description (`generate --schemas ... --out`) also the top-level package its output
+    belongs to (`mypkg.` for `mypkg.typed`), where the user's own modules live."""
+    if package == PACKAGE:
+        return IMPORT_PACKAGES
+    return (*IMPORT_PACKAGES, package.split(".")[0] + ".")
+
+
 # The generated module of static run-time checks and helpers (templates/spec_values.py.j2).
 SUPPORT_MODULE = "spec_values"
 

@@ -133,6 +133,7 @@ def write_atomically(root: Path, files: dict[Path, str], owned: Path = GENERATED
     What a killed run left behind is cleaned up by the next run (see recover).
     """
     output_dir = root / owned
+    output_dir.parent.mkdir(parents=True, exist_ok=True)  # a new package's folder (and root)
     generated, documents = _split(files, owned)
     with _locked(root):
         _recover(root)

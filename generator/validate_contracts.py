@@ -86,24 +86,23 @@ def error(location: Location, message: str, fix: str) -> DescriptionError:
     return DescriptionError(location.file, location.pointer, message, fix)
 
 
-def _check_import_path(at: Location, dotted: str, package: str) -> Iterator[DescriptionError]:
-    """An import names a class, function or value of megatron-core, torch, typing,
-    collections.abc or the generated package itself, through identifiers only; a user's
-    description (generated into `package`) may also import from that package's top level."""
+def _check_import_path(
+    at: Location, dotted: str, packages: tuple[str, ...]
+) -> Iterator[DescriptionError]:
+    """An import names a class, function or value of one of `packages` (megatron-core, torch,
+    typing, collections.abc, the generated package; for a user's description also the user's
+    own top-level package), through identifiers only."""
     for part in dotted.split("."):
         problem = identifiers.problem(part)
         if problem is not None:
             yield error(at, f"in import {dotted!r}: {problem[0]}", problem[1])
             return
-    allowed = naming.IMPORT_PACKAGES
-    if package != naming.PACKAGE:
-        allowed += (package.split(".")[0] + ".",)  # the user's own modules
-    if not dotted.startswith(allowed):
-        packages = ", ".join(p.removesuffix(".") for p in allowed)
+    if not dotted.startswith(packages):
+        shown = ", ".join(p.removesuffix(".") for p in packages)
         yield error(
             at,
             f"import {dotted!r} is outside the packages a description imports from",
-            f"import from {packages}: descriptions type megatron-core's slots, and generated "
+            f"import from {shown}: descriptions type megatron-core's slots, and generated "
             "code calls and reads what they import",
         )
     elif not resolves(dotted):
@@ -279,7 +278,9 @@ class ContractChecker:
                     "import it under another local name",
                 )
             yield from _check_import_path(
-                Location(description.file, f"/imports/{name}"), dotted, description.package
+                Location(description.file, f"/imports/{name}"),
+                dotted,
+                naming.import_packages(description.package),
             )
 
     def _check_type(

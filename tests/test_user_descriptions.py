@@ -341,6 +341,11 @@ def contract_errors(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
                     implementations=[_contribution("MlpBuilder"), _contribution("MlpBulder")],
                 ),
                 "mlp.json": _description("mlp", interfaces=[{**INTERFACE, "name": "Other"}]),
+                "foreign.json": _description(
+                    "foreign",
+                    {"run": "subprocess.run", "Mine": "mypkg.layers.Mine"},
+                    interfaces=[{**INTERFACE, "name": "Foreign"}],
+                ),
             },
             "theirs": {"more.json": _description("more", builders=[BUILDER])},
         },
@@ -420,6 +425,17 @@ def test_a_module_named_like_a_bundled_module_is_refused_naming_both_files(
     error = _one(contract_errors, "module 'mlp'")
     assert error.startswith("error: mine/mlp.json: /module: ")
     assert "is also generated from schemas/megatron_core/mlp.json: /module" in error
+
+
+def test_a_user_description_imports_from_its_own_top_package_but_not_from_others(
+    contract_errors: list[str],
+) -> None:
+    error = _one(contract_errors, "'subprocess.run'")
+    assert error.startswith("error: mine/foreign.json: /imports/run: import 'subprocess.run' is ")
+    assert "outside the packages a description imports from" in error
+    assert "generated.megatron_core, mypkg:" in error  # the user's own top-level package
+    # mypkg.layers is allowed, so it is only looked up (and does not exist here).
+    assert _one(contract_errors, "'mypkg.layers.Mine' does not resolve")
 
 
 def test_a_factory_named_like_a_bundled_one_is_refused_naming_both_files(
@@ -593,6 +609,7 @@ def test_repeatable_schemas_generate_one_package_outside_the_root_that_imports(
     arguments += ["--package", "mypkg.typed", "--root", str(project)]
     assert main(["generate", *arguments]) == 0
     assert sorted(tree(out)) == ["__init__.py", "my_attention.py", "my_specs.py"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["typed"]  # no staging, no lock left
     assert (
         "from .my_attention import CoreAttentionFromMyDotProductAttention"
         in (out / "my_specs.py").read_text()

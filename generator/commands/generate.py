@@ -8,7 +8,8 @@ A bundled run whose inputs and outputs are as the last run left them stops after
 taken from the cache of formatted modules instead of being rendered and formatted again.
 
 Exit status: 0 written or up to date; 1 invalid descriptions, or (--check) output out of date;
-2 a bad --schemas, --out or --package (nothing is generated or written then).
+2 a bad --root, --schemas, --out or --package (nothing is generated or written then); 130
+interrupted (Ctrl-C).
 """
 
 import argparse
