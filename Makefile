@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: generate check test test-gpu typecheck demo bench clean-venv
+.PHONY: generate check test test-gpu typecheck fuzz demo bench clean-venv
 
 generate: $(STAMP)
 	$(PY) -m generator generate
@@ -15,7 +15,7 @@ check: $(STAMP)
 	$(PY) -m generator generate --check
 
 typecheck: $(STAMP)
-	$(PY) -m pyright generator generated bench
+	$(PY) -m pyright generator generated examples bench
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -23,6 +23,11 @@ test: $(STAMP)
 # GPU parity (skips with a stated reason where no CUDA device is present).
 test-gpu: $(STAMP)
 	$(PY) -m pytest -m gpu tests
+
+# Property-based fuzzing: 10,000 mutated descriptions (seeded, one shard per CPU); each must end
+# in generated code that passes pyright strict or in a located error. Exit 1 on any defect.
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz --inputs 10000
 
 # Train a small HybridModel from the generated TE-free hybrid spec on the CPU; writes the loss curve.
 demo: $(STAMP)

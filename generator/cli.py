@@ -10,7 +10,7 @@ from typing import Protocol, cast
 
 # name -> one-line help; the module is generator.commands.<name>.
 COMMANDS = {
-    "generate": "generate generated/ from schemas/",
+    "generate": "generate generated/ from schemas/, or your own descriptions into your package",
     "slots": "list every upstream slot of megatron-core: its Builder, implementations, flags",
     "dump": "print the validated descriptions as JSON, for debugging",
     "check": "report drift between the descriptions and megatron-core's source (exit 1 on drift)",

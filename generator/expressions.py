@@ -2,12 +2,21 @@
 
 Type expressions allow names, dotted attributes, subscripts, `|`, None, `...` and literals
 inside `Literal[...]`; value expressions (defaults, fixed values) allow literals and names with
-their attributes; conditions (in spec factories) add not/and/or and comparisons. Nothing is evaluated: the checked tree is unparsed, so the
-generated code holds exactly what was checked.
+their attributes; conditions (in spec factories) add not/and/or and comparisons. Nothing is
+evaluated: the checked tree is unparsed, so the generated code holds exactly what was checked.
+
+Names and attributes are ASCII as written (Python folds look-alikes such as 'Ｍlp' into 'Mlp'
+and keeps other non-ASCII letters, which only look like ASCII ones), and none starts with two
+underscores (`__import__`, `x.__class__.__base__.__subclasses__`), except `__class__` in
+conditions, where upstream compares `backend.__class__ is X`.
 """
 
 import ast
+import io
+import tokenize
 from dataclasses import dataclass
+
+from generator import identifiers
 
 BUILTIN_TYPES = frozenset(
     {"int", "float", "str", "bool", "bytes", "object", "tuple", "list", "dict", "set", "type"}
@@ -26,11 +35,16 @@ class CheckedExpression:
     names: frozenset[str]
 
 
+# Dunder attributes a condition may read (`backend.__class__ is LocalSpecProvider`).
+CONDITION_DUNDERS = frozenset({"__class__"})
+
+
 def check_type_expression(text: str) -> CheckedExpression:
     """Validates a type expression such as `tuple[Tensor, Tensor | None]`."""
     tree = _parse(text)
     names: set[str] = set()
     _check_type_node(tree.body, names, inside_literal=False)
+    _check_underscores(tree, frozenset())
     return CheckedExpression(ast.unparse(tree), frozenset(names))
 
 
@@ -39,6 +53,7 @@ def check_value_expression(text: str) -> CheckedExpression:
     tree = _parse(text)
     names: set[str] = set()
     _check_value_node(tree.body, names)
+    _check_underscores(tree, frozenset())
     return CheckedExpression(ast.unparse(tree), frozenset(names))
 
 
@@ -53,6 +68,7 @@ def check_condition_expression(
     tree = _parse(text)
     names: set[str] = set()
     _check_condition_node(tree.body, names, predicates)
+    _check_underscores(tree, CONDITION_DUNDERS)
     return CheckedExpression(ast.unparse(tree), frozenset(names))
 
 
@@ -67,14 +83,39 @@ def attribute_path(text: str) -> tuple[str, ...]:
     if not isinstance(node, ast.Name):
         raise ExpressionError(f"{text!r} is not a dotted name such as `pg_collection.tp`")
     parts.append(node.id)
+    _check_underscores(tree, frozenset())
     return tuple(reversed(parts))
 
 
 def _parse(text: str) -> ast.Expression:
     try:
-        return ast.parse(text, mode="eval")
+        tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
         raise ExpressionError(f"{text!r} is not a Python expression: {error.msg}") from None
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type == tokenize.NAME and not identifiers.ASCII_IDENTIFIER.fullmatch(token.string):
+            raise ExpressionError(
+                f"{token.string!r} in {text!r} is not an ASCII name (Python reads it as "
+                f"{ast.unparse(tree)!r}); write names and attributes in ASCII letters, digits and _"
+            )
+    return tree
+
+
+def _check_underscores(tree: ast.Expression, allowed: frozenset[str]) -> None:
+    """No name or attribute starts with two underscores, but the `allowed` attributes."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id.startswith("__"):
+            raise ExpressionError(
+                f"{node.id!r} is not allowed in an expression: names starting with two "
+                "underscores are Python's own"
+            )
+        if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
+            if node.attr not in allowed:
+                raise ExpressionError(
+                    f"attribute {node.attr!r} is not allowed ({ast.unparse(node)!r}): attributes "
+                    "starting with two underscores reach Python's internals"
+                    + (f"; only {sorted(allowed)} may be read here" if allowed else "")
+                )
 
 
 def _forbidden(node: ast.AST, what: str) -> ExpressionError:

@@ -9,8 +9,11 @@ TEMPLATES = GENERATOR_DIR.parent / "templates"
 
 # The pipeline's stages live in generator/*.py. Not hashed, because they generate nothing: the
 # command line (cli.py, __main__.py, commands/), spec_tree.py, which reads specs at run time
-# (tests, `explain`), and the no-op check and its cache, which only decide whether to run.
-_NOT_STAGES = frozenset({"spec_tree.py", "cli.py", "__main__.py", "incremental.py", "cache.py"})
+# (tests, `explain`), the no-op check and its cache, which only decide whether to run, and
+# output.py, which writes what the stages made.
+_NOT_STAGES = frozenset(
+    {"spec_tree.py", "cli.py", "__main__.py", "incremental.py", "cache.py", "output.py"}
+)
 
 
 def generator_fingerprint(schemas_dir: Path) -> str:

@@ -9,31 +9,36 @@ class ImportClash(ValueError):
 
 @dataclass
 class ImportRegistry:
-    """Records `from module import name` needs while the view is built; renders them sorted."""
+    """Records `from module import name [as local]` needs while the view is built; renders them
+    sorted. A description's local name for an import is the name its expressions use, so it is
+    the name the generated code binds."""
 
     _by_local: dict[str, tuple[str, str]] = field(default_factory=dict[str, tuple[str, str]])
 
-    def name(self, module: str, name: str) -> str:
-        """Imports `name` from `module` and returns the local name to print."""
-        existing = self._by_local.get(name)
+    def name(self, module: str, name: str, local: str | None = None) -> str:
+        """Imports `name` from `module` (as `local`, when given) and returns the name to print."""
+        local = local or name
+        existing = self._by_local.get(local)
         if existing is not None and existing != (module, name):
             raise ImportClash(
-                f"{name!r} would name both {existing[0]}.{existing[1]} and {module}.{name}"
+                f"{local!r} would name both {existing[0]}.{existing[1]} and {module}.{name}"
             )
-        self._by_local[name] = (module, name)
-        return name
+        self._by_local[local] = (module, name)
+        return local
 
-    def qualified(self, dotted: str) -> str:
-        """Imports `package.module.Name` and returns `Name`."""
+    def qualified(self, dotted: str, local: str | None = None) -> str:
+        """Imports `package.module.Name` (as `local`, when given) and returns the name to print."""
         module, name = dotted.rsplit(".", 1)
-        return self.name(module, name)
+        return self.name(module, name, local)
 
     def lines(self, own_package: str) -> list[str]:
         """Import statements: stdlib, third party, then this package's relative imports."""
         grouped: dict[str, dict[str, set[str]]] = {"stdlib": {}, "third_party": {}, "local": {}}
-        for module, name in self._by_local.values():
+        for local, (module, name) in self._by_local.items():
             group = "local" if module.startswith(own_package + ".") else _group(module)
-            grouped[group].setdefault(module, set()).add(name)
+            grouped[group].setdefault(module, set()).add(
+                name if local == name else f"{name} as {local}"
+            )
         blocks: list[str] = []
         for group in ("stdlib", "third_party", "local"):
             statements = [

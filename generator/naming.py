@@ -1,12 +1,16 @@
 """Every generated name, decided in one place."""
 
-import keyword
 import re
 
-from generator.model import Builder, Implementation
+from generator.model import BUNDLED_PACKAGE, Builder, Implementation
 
-# The package of the generated modules.
-PACKAGE = "generated.megatron_core"
+# The package of the generated modules of the bundled descriptions (and of the run-time helpers
+# in SUPPORT_MODULE, which a user's generated modules import from there too).
+PACKAGE = BUNDLED_PACKAGE
+
+# What a description may import from (`imports`): megatron-core, torch, the typing names its
+# annotations use, and this package's own generated classes (e.g. a lifted subclass).
+IMPORT_PACKAGES = ("megatron.core.", "torch.", "typing.", "collections.abc.", f"{PACKAGE}.")
 
 # The generated module of static run-time checks and helpers (templates/spec_values.py.j2).
 SUPPORT_MODULE = "spec_values"
@@ -39,6 +43,41 @@ SUPPORT_FUNCTIONS = frozenset(
 
 # Its predicates that conditions may call with literal arguments.
 SUPPORT_PREDICATES = frozenset({"te_at_least", "te_grouped_linear_available"})
+
+# Names the generator itself imports into generated modules (local name -> object), besides a
+# description's imports and the generated names. A description name equal to one of them would
+# change what the generated code means (a factory `cast`, a parameter `module_spec_or_type`).
+GENERATOR_IMPORTS: dict[str, str] = {
+    "Protocol": "typing.Protocol",
+    "cast": "typing.cast",
+    "dataclass": "dataclasses.dataclass",
+    "field": "dataclasses.field",
+    "Sequence": "collections.abc.Sequence",
+    "warn": "warnings.warn",
+    "ModuleSpec": "megatron.core.transformer.spec_utils.ModuleSpec",
+    "BackendSpecProvider": "megatron.core.models.backends.BackendSpecProvider",
+    "HAVE_TE": "megatron.core.extensions.transformer_engine.HAVE_TE",
+    "HAVE_MAMBA_SSM": "megatron.core.ssm.mamba_mixer.HAVE_MAMBA_SSM",
+    **{
+        name: f"{PACKAGE}.{SUPPORT_MODULE}.{name}"
+        for name in ("module_spec", "module_spec_or_type", "not_none", *SUPPORT_FUNCTIONS)
+    },
+}
+
+# Builtins the generated functions use (calls, raises, default factories, `type[...]`).
+GENERATED_BUILTINS = frozenset(
+    {
+        "AssertionError",
+        "ModuleNotFoundError",
+        "NotImplementedError",
+        "UserWarning",
+        "ValueError",
+        "dict",
+        "list",
+        "super",
+        "type",
+    }
+)
 
 # Attributes of megatron's ModuleSpec, which build_module-path adapters subclass.
 MODULE_SPEC_ATTRIBUTES = frozenset({"module", "params", "submodules", "metainfo"})
@@ -82,14 +121,6 @@ def module_import_alias(module: str) -> str:
     return module.rsplit(".", 1)[-1]
 
 
-def is_valid_identifier(name: str) -> bool:
-    return (
-        name.isidentifier()
-        and not keyword.iskeyword(name)
-        and re.fullmatch(r"\w+", name) is not None
-    )
-
-
 def submodules_constructor_name(submodules: str) -> str:
     """`MLASelfAttentionSubmodules` -> `mla_self_attention_submodules`; `MoESubmodules` ->
     `moe_submodules`."""
@@ -103,10 +134,10 @@ def lifted_class_name(parent_class: str) -> str:
     return f"{parent_class}WithLiftedSlots"
 
 
-def lifted_class_path(module: str, parent_class: str) -> str:
-    """The qualified path of the lifted subclass generated in `module` (what a description
-    imports to name it as a spec's parent)."""
-    return f"{PACKAGE}.{module}.{lifted_class_name(parent_class)}"
+def lifted_class_path(qualified_module: str, parent_class: str) -> str:
+    """The qualified path of the lifted subclass generated in `qualified_module` (what a
+    description imports to name it as a spec's parent)."""
+    return f"{qualified_module}.{lifted_class_name(parent_class)}"
 
 
 def lifted_submodules_name(parent_class: str) -> str:

@@ -1,6 +1,7 @@
 """Runs the stages in order: descriptions -> files (path -> content). Writes nothing."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator.cache import TextCache, key
@@ -17,9 +18,43 @@ from generator.view import build_views
 OUTPUT_PACKAGE = Path("generated") / "megatron_core"
 
 
-def validated_catalog(schemas_dir: Path, root: Path) -> Catalog:
-    """The first stages: load, model, validate. Raises DescriptionErrors."""
-    return validate([build_model(loaded) for loaded in load_descriptions(schemas_dir, root)])
+@dataclass(frozen=True)
+class UserDescriptions:
+    """A user's own descriptions (`generate --schemas DIR ... --out PACKAGE_DIR`): validated
+    together with the bundled ones, generated into the user's package."""
+
+    files: tuple[Path, ...]  # every *.json below the user's folders
+    package: str  # the dotted import name of the output package
+
+
+def validated_catalog(
+    schemas_dir: Path, root: Path, user: UserDescriptions | None = None
+) -> Catalog:
+    """The first stages: load, model, validate (the bundled descriptions, then the user's: every
+    cross-file check covers both). Raises DescriptionErrors."""
+    descriptions = [build_model(loaded) for loaded in load_descriptions(schemas_dir, root)]
+    if user is not None:
+        own = load_descriptions(schemas_dir, root, user.files)
+        descriptions += [build_model(loaded, user.package) for loaded in own]
+    return validate(descriptions)
+
+
+def _formatter(
+    fingerprint: str, formatted: TextCache | None
+) -> Callable[[object, str, Callable[[], str]], str]:
+    """Renders and formats a file, or takes it from `formatted` when its view (which holds
+    everything the file is made from, its input hash included) is unchanged since a run."""
+
+    def made(view: object, template: str, render: Callable[[], str]) -> str:
+        entry = key(fingerprint, BLACK_VERSION, template, repr(view))
+        text = formatted.get(entry) if formatted is not None else None
+        if text is None:
+            text = format_code(render(), template)
+            if formatted is not None:
+                formatted.put(entry, text)
+        return text
+
+    return made
 
 
 def generate_files(
@@ -35,16 +70,7 @@ def generate_files(
     fingerprint = generator_fingerprint(schemas_dir)
     modules, package = build_views(catalog, fingerprint)
     env = environment()
-
-    def made(view: object, template: str, render: Callable[[], str]) -> str:
-        entry = key(fingerprint, BLACK_VERSION, template, repr(view))
-        text = formatted.get(entry) if formatted is not None else None
-        if text is None:
-            text = format_code(render(), template)
-            if formatted is not None:
-                formatted.put(entry, text)
-        return text
-
+    made = _formatter(fingerprint, formatted)
     support = env.get_template(f"{SUPPORT_MODULE}.py.j2")
     files = {
         Path("generated")
@@ -65,4 +91,28 @@ def generate_files(
             module, "module.py.j2", lambda: render_module(env, module)
         )
     files.update(readme_files(catalog, root))  # README.md's slots table, when there is one
+    return files
+
+
+def generate_user_files(
+    schemas_dir: Path,
+    root: Path,
+    user: UserDescriptions,
+    formatted: TextCache | None = None,
+) -> dict[Path, str]:
+    """The user's package: one module per user description that generates code, and the package
+    `__init__`, keyed by path relative to the package folder. Bundled names are imported from
+    `generated.megatron_core`; nothing of the bundled output is produced."""
+    catalog = validated_catalog(schemas_dir, root, user)
+    fingerprint = generator_fingerprint(schemas_dir)
+    modules, package = build_views(catalog, fingerprint, user.package)
+    env = environment()
+    made = _formatter(fingerprint, formatted)
+    files = {
+        Path("__init__.py"): made(
+            package, "package_init.py.j2", lambda: render_package(env, package)
+        )
+    }
+    for module in modules:
+        files[Path(module.path)] = made(module, "module.py.j2", lambda: render_module(env, module))
     return files

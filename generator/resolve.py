@@ -2,13 +2,27 @@
 
 A name resolves when the module file defines, assigns or imports it at top level (also inside
 top-level `if`/`try` blocks). A module with a star import is trusted for names it does not show.
+A name the module binds to another module (`import os`) resolves, and `is_module` says so.
 """
 
 import ast
 import importlib.util
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+
+def is_module(dotted: str) -> bool:
+    """True when `dotted` names a module rather than an object defined in one: a module file, or
+    a name its parent module binds to a module (`import os`, `from torch import nn`)."""
+    if _module_file(dotted) is not None:
+        return True
+    module, name = dotted.rsplit(".", 1)
+    module_file = _module_file(module)
+    if module_file is None or _defines_at_top_level(module_file, name):
+        return False
+    return name in _top_level(module_file, module).modules
 
 
 def resolves(dotted: str) -> bool:
@@ -25,8 +39,8 @@ def resolves(dotted: str) -> bool:
             return False
         if _defines_at_top_level(module_file, rest[0]):
             return True
-        names, has_star = _top_level_names(module_file)
-        return rest[0] in names or has_star
+        module = _top_level(module_file, ".".join(parts[:split]))
+        return rest[0] in module.names or module.has_star
     return False
 
 
@@ -40,6 +54,13 @@ def _defines_at_top_level(module_file: Path, name: str) -> bool:
 @cache
 def _source_text(module_file: Path) -> str:
     return module_file.read_text(encoding="utf-8")
+
+
+@cache
+def parsed_source(module_file: Path) -> ast.Module:
+    """A source file's syntax tree, parsed once per process (the README's slot inventory reads
+    many of the same megatron-core files)."""
+    return ast.parse(_source_text(module_file), str(module_file))
 
 
 @cache
@@ -61,17 +82,21 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-@cache
-def parsed_source(module_file: Path) -> ast.Module:
-    """A source file's syntax tree, parsed once per process (the README's slot inventory reads
-    many of the same megatron-core files)."""
-    return ast.parse(_source_text(module_file), str(module_file))
+@dataclass(frozen=True)
+class _TopLevel:
+    """What a module binds at top level (also inside top-level `if`/`try` blocks)."""
+
+    names: frozenset[str]
+    has_star: bool  # `from x import *`: names it does not show may exist
+    modules: frozenset[str]  # the names bound to modules (`import os`, `from torch import nn`)
 
 
 @cache
-def _top_level_names(module_file: Path) -> tuple[frozenset[str], bool]:
+def _top_level(module_file: Path, module: str) -> _TopLevel:
+    package = module if module_file.name == "__init__.py" else module.rpartition(".")[0]
     tree = parsed_source(module_file)
     names: set[str] = set()
+    modules: set[str] = set()
     has_star = False
     pending: list[ast.stmt] = list(tree.body)
     while pending:
@@ -87,12 +112,19 @@ def _top_level_names(module_file: Path) -> tuple[frozenset[str], bool]:
                 names.update(_assigned(targets))
             case ast.AnnAssign(target=target) | ast.AugAssign(target=target):
                 names.update(_assigned([target]))
-            case ast.Import(names=aliases) | ast.ImportFrom(names=aliases):
+            case ast.Import(names=aliases):
+                bound = {alias.asname or alias.name.split(".")[0] for alias in aliases}
+                names.update(bound)
+                modules.update(bound)
+            case ast.ImportFrom(module=source, names=aliases, level=level):
+                origin = _import_origin(package, source, level)
                 for alias in aliases:
                     if alias.name == "*":
                         has_star = True
-                    else:
-                        names.add(alias.asname or alias.name.split(".")[0])
+                        continue
+                    names.add(alias.asname or alias.name)
+                    if _module_file(f"{origin}.{alias.name}") is not None:
+                        modules.add(alias.asname or alias.name)
             case ast.If(body=body, orelse=orelse):
                 pending.extend(body + orelse)
             case ast.Try(body=body, handlers=handlers, orelse=orelse, finalbody=final):
@@ -101,7 +133,16 @@ def _top_level_names(module_file: Path) -> tuple[frozenset[str], bool]:
                     pending.extend(handler.body)
             case _:
                 pass
-    return frozenset(names), has_star
+    return _TopLevel(frozenset(names), has_star, frozenset(modules))
+
+
+def _import_origin(package: str, source: str | None, level: int) -> str:
+    """The absolute module of `from <level dots><source> import ...` written in `package`."""
+    if not level:
+        return source or ""
+    parts = package.split(".")
+    base = parts[: len(parts) - (level - 1)]
+    return ".".join([*base, source] if source else base)
 
 
 def _assigned(targets: list[ast.expr]) -> set[str]:

@@ -1,12 +1,14 @@
 """Stage 3: semantic checks across all descriptions, producing an indexed, validated catalog.
 
 Contracts are checked first (validate_contracts), then spec factories (validate_specs), so one
-broken description is reported once, not again by every spec that uses it.
+broken description is reported once, not again by every spec that uses it; then what every name
+means in the generated modules (validate_names).
 """
 
 from generator.errors import DescriptionErrors
 from generator.model import Description
 from generator.validate_contracts import Adapter, Catalog
+from generator.validate_names import check_names
 from generator.validate_specs import SpecChecker
 
 __all__ = ["Adapter", "Catalog", "validate"]
@@ -23,4 +25,8 @@ def validate(descriptions: list[Description]) -> Catalog:
         errors = list(phase())
         if errors:
             raise DescriptionErrors(errors)
-    return checker.catalog()
+    catalog = checker.catalog()
+    errors = list(check_names(catalog))  # what each generated name means, once all are known
+    if errors:
+        raise DescriptionErrors(errors)
+    return catalog

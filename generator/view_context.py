@@ -11,7 +11,7 @@ from generator.validate import Catalog
 
 PACKAGE = naming.PACKAGE
 SUPPORT_MODULE = naming.SUPPORT_MODULE
-MODULE_SPEC = "megatron.core.transformer.spec_utils.ModuleSpec"
+MODULE_SPEC = naming.GENERATOR_IMPORTS["ModuleSpec"]
 LINE_LENGTH = 100  # black's line length for generated code
 
 
@@ -33,8 +33,9 @@ def docstring_lines(text: str, indent: int) -> tuple[str, ...]:
 
 
 def wrapped_lines(text: str, width: int) -> tuple[str, ...]:
-    """Wraps description text; escapes what could end a docstring early."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    """Wraps description text for a docstring; escapes what could end it early (quotes,
+    backslashes) and every character a source file cannot hold as is."""
+    escaped = escape_unprintable(text.replace("\\", "\\\\").replace('"', '\\"'))
     lines: list[str] = []
     for paragraph in escaped.split("\n\n"):
         if lines:
@@ -44,9 +45,32 @@ def wrapped_lines(text: str, width: int) -> tuple[str, ...]:
 
 
 def comment_lines(text: str, width: int) -> tuple[str, ...]:
-    """Wraps description text into comment lines: textwrap turns every line break into a space."""
+    """Wraps description text into comment lines: textwrap turns every line break into a space;
+    other characters that are not printable are escaped, so none can end the comment."""
+    escaped = escape_unprintable(text)
     return tuple(
-        line for paragraph in text.split("\n\n") for line in textwrap.wrap(paragraph, width)
+        line for paragraph in escaped.split("\n\n") for line in textwrap.wrap(paragraph, width)
+    )
+
+
+def comment_text(text: str) -> str:
+    """Description text for the rest of one comment line: whitespace (line breaks included)
+    collapsed to single spaces, other characters that are not printable escaped."""
+    return escape_unprintable(" ".join(text.split()))
+
+
+# What textwrap turns into spaces; every other character that is not printable is escaped.
+_LAYOUT = frozenset("\t\n\r\x0b\x0c")
+
+
+def escape_unprintable(text: str) -> str:
+    """`text` with each character that is not printable (control characters, line and paragraph
+    separators, U+FEFF, lone surrogates: what a source file cannot hold, or what would break a
+    line for an editor but not for Python) written as its escape sequence (`\\x00`, `\\u2028`).
+    Layout whitespace is kept for the wrapping that follows."""
+    return "".join(
+        c if c.isprintable() or c in _LAYOUT else c.encode("unicode_escape").decode("ascii")
+        for c in text
     )
 
 
@@ -67,8 +91,8 @@ class ViewContext:
         """The printable name for a name local to `scope` (default: this module's description),
         importing it as needed."""
         local_imports = self.local_imports if scope is None else scope.import_map()
-        if local in local_imports:
-            return self.imports.qualified(local_imports[local])
+        if local in local_imports:  # under the description's own name for it
+            return self.imports.qualified(local_imports[local], local)
         for table in (self.catalog.interfaces, self.catalog.builders):
             if local in table:
                 return self._generated(local, table[local][1])
@@ -85,7 +109,7 @@ class ViewContext:
         if owner is self.description:
             return name
         self.sources.add(owner.file)
-        return self.imports.name(f"{PACKAGE}.{owner.module}", name)
+        return self.imports.name(owner.qualified_module, name)
 
     def _type(self, text: str, scope: Description | None = None) -> str:
         checked = check_type_expression(text)

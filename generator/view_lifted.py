@@ -7,7 +7,13 @@ from generator import naming
 from generator.expressions import check_condition_expression
 from generator.model import Parameter
 from generator.model_lifted import Lifted
-from generator.view_context import LINE_LENGTH, SpecArgument, docstring_lines, wrapped_lines
+from generator.view_context import (
+    LINE_LENGTH,
+    SpecArgument,
+    comment_text,
+    docstring_lines,
+    wrapped_lines,
+)
 from generator.view_specs import SpecViews
 
 
@@ -103,7 +109,7 @@ class LiftedViews(SpecViews):
                 value = self._value(disabled[parameter.name])
                 arguments.append(SpecArgument(parameter.name, value))
             elif parameter.name in unchecked:
-                reason = unchecked[parameter.name]
+                reason = comment_text(unchecked[parameter.name])  # printed after `#`
                 arguments.append(
                     SpecArgument(parameter.name, parameter.name, "reportArgumentType", reason)
                 )

@@ -3,11 +3,12 @@ implementations and the function that maps upstream's providers to them."""
 
 from dataclasses import dataclass
 
+from generator import naming
 from generator.model import ProviderClass, Role
 from generator.view_context import docstring_lines
 from generator.view_specs import FactoryView, SpecViews
 
-BACKEND_SPEC_PROVIDER = "megatron.core.models.backends.BackendSpecProvider"
+BACKEND_SPEC_PROVIDER = naming.GENERATOR_IMPORTS["BackendSpecProvider"]
 
 
 @dataclass(frozen=True)

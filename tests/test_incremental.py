@@ -27,7 +27,7 @@ def test_a_run_with_nothing_changed_writes_nothing_and_imports_no_stage(tmp_path
     program = (
         "import sys\n"
         "from generator.cli import main\n"
-        f"status = main(['generate', '--schemas', {str(root / 'schemas')!r}, '--root', {str(root)!r}])\n"
+        f"status = main(['generate', '--root', {str(root)!r}])\n"
         f"print(sorted(m for m in {_STAGE_DEPENDENCIES!r} if m in sys.modules))\n"
         "sys.exit(status)\n"
     )

@@ -23,7 +23,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 067ffcf4c23625c269e60b863f910d84
+# Input hash: 2883d487ceb096a892c2dce51bdf8ec3
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (

@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 46a0a8814ee3860977982d214c0d6c10
+# Input hash: 864eb7ee03c83fa0b1cbc8f1e992db9b
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla); and the
 AbsorbedMLASelfAttention adapter of TransformerLayer's self_attention (MLAAttentionBuilder).

@@ -9,7 +9,7 @@
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
-# Input hash: 0bc8ccc047b5ce970c137f573417652f
+# Input hash: a63c021c0e2c2bd2e6cf2c31c9166cf6
 """Typed backend providers: upstream's BackendSpecProvider methods
 (megatron.core.models.backends, TESpecProvider) returning the slots' Builders. A method that
 fills several slots with different Builders returns a role record with one field per slot

@@ -12,7 +12,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: d675c759d51f4bb3aac1f1a32ec064c1
+# Input hash: e8a3dda7493a50e2e8da24c6e78e68de
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from the modules of the backend (typed_provider(backend);

@@ -2,7 +2,7 @@
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 4985a6274613de1e08ad68fee0c84e60
+# Input hash: f3f2cdc94febac23fd81ed38a408b610
 """Slots of GatedDeltaNetSubmodules (megatron.core.ssm.gated_delta_net.common), built by
 GatedDeltaNet (the _GDNBase subclass the specs use).
 """
@@ -17,7 +17,7 @@ from megatron.core.extensions.transformer_engine import (
     TERowParallelLinear,
 )
 from megatron.core.fusions.fused_layer_norm import FusedLayerNorm
-from megatron.core.post_training.modelopt.layers import Norm
+from megatron.core.post_training.modelopt.layers import Norm as ModelOptNorm
 from megatron.core.process_groups_config import ProcessGroupCollection
 from megatron.core.ssm.gated_delta_net.common import GatedDeltaNetSubmodules
 from megatron.core.ssm.gated_delta_net.gdn import GatedDeltaNet
@@ -355,7 +355,7 @@ class LayerNormSpecFromModelOptNorm(ModuleSpec):
     def __init__(self) -> None:
         # ModuleSpec.__init__ annotates params as a bare dict, partially unknown to pyright.
         super().__init__(  # pyright: ignore[reportUnknownMemberType]
-            module=Norm,
+            module=ModelOptNorm,
         )
 
     def __call__(
@@ -365,7 +365,7 @@ class LayerNormSpecFromModelOptNorm(ModuleSpec):
             raise ModuleNotFoundError(
                 "ModelOptNorm needs transformer_engine, which is not installed"
             )
-        return Norm(config=config, hidden_size=hidden_size, eps=eps)
+        return ModelOptNorm(config=config, hidden_size=hidden_size, eps=eps)
 
 
 class OutProjFromTERowParallelLinear(ModuleSpec):

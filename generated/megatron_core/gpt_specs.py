@@ -11,7 +11,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: e9e15eaaddbb5458bd28fa6e04114a63
+# Input hash: aec9ed8a690cf3c1d4abb07547e6fbd2
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """

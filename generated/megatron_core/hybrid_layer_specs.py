@@ -16,7 +16,7 @@
 #   schemas/megatron_core/multi_token_prediction_block.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 6b1d337f22560627fb60528ec7827b54
+# Input hash: 1f17174306232cc9ac3fdc7e4cc8093c
 """Typed hybrid (Mamba) stack spec factories and module-level values
 (megatron.core.models.hybrid.hybrid_layer_specs, re-exported by
 models.mamba.mamba_layer_specs): `from generated.megatron_core.hybrid_layer_specs import

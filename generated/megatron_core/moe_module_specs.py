@@ -4,7 +4,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 6a4884a27aa86e863246f119fd254fbc
+# Input hash: d169d869dd3d86337a583fe3f740187a
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from megatron.core.models.backends import BackendSpecProvider

@@ -4,7 +4,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: af25941bad919d5858dde27cf49ba7e9
+# Input hash: f5f2911a260362e9be67008bd0f8f57d
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention; and the MLASelfAttention /
 FusedMLASelfAttention adapters of TransformerLayer's self_attention (MLAAttentionBuilder).

@@ -2,7 +2,7 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 97b50e0b94d2ee6cb864f68fb5c5ff66
+# Input hash: 6bd156ab07515be194748d700a668b55
 """Slots of TransformerLayerSubmodules (megatron.core.transformer.transformer_layer)."""
 
 from dataclasses import dataclass
