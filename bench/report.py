@@ -3,6 +3,7 @@ Markdown table for the README."""
 
 from collections.abc import Sequence
 
+from rich.console import Console
 from rich.table import Table
 
 from bench.rows import BenchRow
@@ -70,4 +71,7 @@ def print_rows(title: str, rows: Sequence[BenchRow], *, output: str = "table") -
     elif output == "markdown":
         print(markdown_table(rows))
     else:
-        stdout().print(rows_table(title, rows))
+        console = stdout()
+        if not console.is_terminal:  # piped: one line a row rather than rich's 80 columns
+            console = Console(highlight=False, soft_wrap=True, width=200)
+        console.print(rows_table(title, rows))

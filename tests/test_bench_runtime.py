@@ -50,9 +50,10 @@ def test_rows_are_well_formed(rows: list[BenchRow]) -> None:
         assert row.met == (row.ratio <= row.goal)
         expected_goal = runtime.SPEC_GOAL if row.name.startswith("spec: ") else runtime.MODEL_GOAL
         assert row.goal == expected_goal
-        assert "95% CI" in row.detail and "n=2" in row.detail
+        pairs = 2 * runtime.BUILD_PAIRS if row.name.startswith("build: ") else 2
+        assert "95% CI" in row.detail and f"n={pairs}," in row.detail
         # The interval brackets the ratio it is about.
-        low, high = (float(x) for x in row.detail.split("95% CI ")[1].split(";")[0].split("-"))
+        low, high = (float(x) for x in row.detail.split("95% CI ")[1].split(",")[0].split("-"))
         assert low <= row.ratio <= high, row.detail
 
 
