@@ -311,3 +311,20 @@ def test_a_module_value_needs_a_factory_of_its_file_without_required_parameters(
         for e in errors
     ), errors
     assert any("/values/2: value 'ModuleSpec' shadows an import" in e for e in errors), errors
+
+
+def test_a_provider_method_described_twice_is_refused(schemas: Path) -> None:
+    # Found by fuzzing: the typed provider Protocol got two `linear` methods (pyright:
+    # reportRedeclaration).
+    copied_to: list[int] = []
+
+    def describe_linear_twice(data: Description) -> None:
+        methods = data["provider"]["protocol"]["methods"]
+        linear = next(m for m in methods if m["name"] == "linear")
+        methods.append(dict(linear))
+        copied_to.append(len(methods) - 1)
+
+    _edit(schemas, "backends.json", describe_linear_twice)
+    assert _errors(schemas) == [
+        f"/provider/protocol/methods/{copied_to[0]}: method 'linear' is described twice"
+    ]
