@@ -1,7 +1,9 @@
 """Checks that `package.module.Name` exists, by reading source with `ast` (nothing is imported).
 
 A name resolves when the module file defines, assigns or imports it at top level (also inside
-top-level `if`/`try` blocks). A module with a star import is trusted for names it does not show.
+top-level `if`/`try` blocks), or a module it star-imports does (followed through `.py` files and
+`.pyi` stubs, such as torch's for its compiled `torch._C`); a star import of a module without
+readable source is trusted for names the importing module does not show.
 """
 
 import ast
@@ -25,8 +27,22 @@ def resolves(dotted: str) -> bool:
             return False
         if _defines_at_top_level(module_file, rest[0]):
             return True
-        names, has_star = _top_level_names(module_file)
-        return rest[0] in names or has_star
+        return _binds(module_file, rest[0], frozenset())
+    return False
+
+
+def _binds(module_file: Path, name: str, seen: frozenset[Path]) -> bool:
+    """`module_file` binds `name` at top level, itself or through its star imports."""
+    if _defines_at_top_level(module_file, name):
+        return True
+    names, stars = _top_level_names(module_file)
+    if name in names:
+        return True
+    for source in stars:
+        if source is None:
+            return True  # a star import of a module without readable source: trusted
+        if source not in seen and _binds(source, name, seen | {module_file}):
+            return True
     return False
 
 
@@ -55,10 +71,35 @@ def _module_file(module: str) -> Path | None:
         return None
     for location in spec.submodule_search_locations:
         base = Path(location).joinpath(*rest)
-        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        for candidate in _candidates(base):
             if candidate.is_file():
                 return candidate
     return None
+
+
+def _candidates(base: Path) -> tuple[Path, ...]:
+    """Where the source of the module at `base` (a path without suffix) may be: a module, a
+    package, or the stub of a compiled one."""
+    return (
+        base.with_suffix(".py"),
+        base / "__init__.py",
+        base.with_suffix(".pyi"),
+        base / "__init__.pyi",
+    )
+
+
+def _star_source(module_file: Path, node: ast.ImportFrom) -> Path | None:
+    """The source file a star import reads from (None: not found)."""
+    if node.level == 0:
+        return _module_file(node.module) if node.module else None
+    base = module_file.parent
+    for _ in range(node.level - 1):
+        base = base.parent
+    if node.module:
+        base = base.joinpath(*node.module.split("."))
+    else:
+        return None  # `from . import *`: the package's own __init__
+    return next((c for c in _candidates(base) if c.is_file()), None)
 
 
 @cache
@@ -69,10 +110,12 @@ def parsed_source(module_file: Path) -> ast.Module:
 
 
 @cache
-def _top_level_names(module_file: Path) -> tuple[frozenset[str], bool]:
+def _top_level_names(module_file: Path) -> tuple[frozenset[str], tuple[Path | None, ...]]:
+    """(names the module binds at top level, the files of the modules it star-imports; None
+    for one whose source cannot be found)."""
     tree = parsed_source(module_file)
     names: set[str] = set()
-    has_star = False
+    stars: list[Path | None] = []
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         node = pending.pop()
@@ -87,12 +130,11 @@ def _top_level_names(module_file: Path) -> tuple[frozenset[str], bool]:
                 names.update(_assigned(targets))
             case ast.AnnAssign(target=target) | ast.AugAssign(target=target):
                 names.update(_assigned([target]))
+            case ast.ImportFrom(names=[ast.alias(name="*")]):
+                stars.append(_star_source(module_file, node))
             case ast.Import(names=aliases) | ast.ImportFrom(names=aliases):
                 for alias in aliases:
-                    if alias.name == "*":
-                        has_star = True
-                    else:
-                        names.add(alias.asname or alias.name.split(".")[0])
+                    names.add(alias.asname or alias.name.split(".")[0])
             case ast.If(body=body, orelse=orelse):
                 pending.extend(body + orelse)
             case ast.Try(body=body, handlers=handlers, orelse=orelse, finalbody=final):
@@ -101,7 +143,7 @@ def _top_level_names(module_file: Path) -> tuple[frozenset[str], bool]:
                     pending.extend(handler.body)
             case _:
                 pass
-    return frozenset(names), has_star
+    return frozenset(names), tuple(stars)
 
 
 def _assigned(targets: list[ast.expr]) -> set[str]:
