@@ -1,8 +1,10 @@
 """Checks that `package.module.Name` exists, by reading source with `ast` (nothing is imported).
 
 A name resolves when the module file defines, assigns or imports it at top level (also inside
-top-level `if`/`try` blocks). A module with a star import is trusted for names it does not show.
-A name the module binds to another module (`import os`) resolves, and `is_module` says so.
+top-level `if`/`try` blocks), or a module it star-imports does (followed through `.py` files and
+`.pyi` stubs, such as torch's for its compiled `torch._C`); a star import of a module without
+readable source is trusted for names the importing module does not show. A name the module binds
+to another module (`import os`, `from torch import nn`) resolves, and `is_module` says so.
 """
 
 import ast
@@ -22,7 +24,15 @@ def is_module(dotted: str) -> bool:
     module_file = _module_file(module)
     if module_file is None or _defines_at_top_level(module_file, name):
         return False
-    return name in _top_level(module_file, module).modules
+    top_level = _top_level(module_file)
+    if name in top_level.modules:
+        return True
+    imported = top_level.imported.get(name)
+    if imported is None:
+        return False
+    source, level, original = imported
+    package = module if module_file.stem == "__init__" else module.rpartition(".")[0]
+    return _module_file(f"{_import_origin(package, source, level)}.{original}") is not None
 
 
 def resolves(dotted: str) -> bool:
@@ -37,16 +47,30 @@ def resolves(dotted: str) -> bool:
             return True  # a submodule
         if len(rest) != 1:
             return False
-        if _defines_at_top_level(module_file, rest[0]):
-            return True
-        module = _top_level(module_file, ".".join(parts[:split]))
-        return rest[0] in module.names or module.has_star
+        return _binds(module_file, rest[0], frozenset())
     return False
 
 
+def _binds(module_file: Path, name: str, seen: frozenset[Path]) -> bool:
+    """`module_file` binds `name` at top level, itself or through its star imports."""
+    if _defines_at_top_level(module_file, name):
+        return True
+    top_level = _top_level(module_file)
+    if name in top_level.names:
+        return True
+    for source in top_level.stars:
+        if source is None:
+            return True  # a star import of a module without readable source: trusted
+        if source not in seen and _binds(source, name, seen | {module_file}):
+            return True
+    return False
+
+
+@cache
 def _defines_at_top_level(module_file: Path, name: str) -> bool:
     """A `class` or `def` of `name` starting a line: the common case, found without parsing
-    (megatron-core's large modules are most of a cold run's parsing otherwise)."""
+    (megatron-core's large modules are most of a cold run's parsing otherwise). Cached:
+    resolves and is_module ask it for every import, every validation."""
     pattern = re.compile(rf"^(?:class|def|async def) {re.escape(name)}\b", re.MULTILINE)
     return pattern.search(_source_text(module_file)) is not None
 
@@ -76,10 +100,34 @@ def _module_file(module: str) -> Path | None:
         return None
     for location in spec.submodule_search_locations:
         base = Path(location).joinpath(*rest)
-        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        for candidate in _candidates(base):
             if candidate.is_file():
                 return candidate
     return None
+
+
+def _candidates(base: Path) -> tuple[Path, ...]:
+    """Where the source of the module at `base` (a path without suffix) may be: a module, a
+    package, or the stub of a compiled one."""
+    return (
+        base.with_suffix(".py"),
+        base / "__init__.py",
+        base.with_suffix(".pyi"),
+        base / "__init__.pyi",
+    )
+
+
+def _star_source(module_file: Path, node: ast.ImportFrom) -> Path | None:
+    """The source file a star import reads from (None: not found)."""
+    if node.level == 0:
+        return _module_file(node.module) if node.module else None
+    if not node.module:
+        return None  # `from . import *`: the package's own __init__
+    base = module_file.parent
+    for _ in range(node.level - 1):
+        base = base.parent
+    base = base.joinpath(*node.module.split("."))
+    return next((c for c in _candidates(base) if c.is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -87,17 +135,20 @@ class _TopLevel:
     """What a module binds at top level (also inside top-level `if`/`try` blocks)."""
 
     names: frozenset[str]
-    has_star: bool  # `from x import *`: names it does not show may exist
-    modules: frozenset[str]  # the names bound to modules (`import os`, `from torch import nn`)
+    stars: tuple[Path | None, ...]  # the files its star imports read (None: no readable source)
+    modules: frozenset[str]  # the names bound to modules by `import` (`import os`)
+    # name -> (source, level, name) of the `from <level dots><source> import name` that bound it;
+    # whether that is a module is looked up only when is_module asks
+    imported: dict[str, tuple[str | None, int, str]]
 
 
 @cache
-def _top_level(module_file: Path, module: str) -> _TopLevel:
-    package = module if module_file.name == "__init__.py" else module.rpartition(".")[0]
+def _top_level(module_file: Path) -> _TopLevel:
     tree = parsed_source(module_file)
     names: set[str] = set()
+    stars: list[Path | None] = []
     modules: set[str] = set()
-    has_star = False
+    imported: dict[str, tuple[str | None, int, str]] = {}
     pending: list[ast.stmt] = list(tree.body)
     while pending:
         node = pending.pop()
@@ -116,15 +167,12 @@ def _top_level(module_file: Path, module: str) -> _TopLevel:
                 bound = {alias.asname or alias.name.split(".")[0] for alias in aliases}
                 names.update(bound)
                 modules.update(bound)
+            case ast.ImportFrom(names=[ast.alias(name="*")]):
+                stars.append(_star_source(module_file, node))
             case ast.ImportFrom(module=source, names=aliases, level=level):
-                origin = _import_origin(package, source, level)
                 for alias in aliases:
-                    if alias.name == "*":
-                        has_star = True
-                        continue
                     names.add(alias.asname or alias.name)
-                    if _module_file(f"{origin}.{alias.name}") is not None:
-                        modules.add(alias.asname or alias.name)
+                    imported[alias.asname or alias.name] = (source, level, alias.name)
             case ast.If(body=body, orelse=orelse):
                 pending.extend(body + orelse)
             case ast.Try(body=body, handlers=handlers, orelse=orelse, finalbody=final):
@@ -133,7 +181,7 @@ def _top_level(module_file: Path, module: str) -> _TopLevel:
                     pending.extend(handler.body)
             case _:
                 pass
-    return _TopLevel(frozenset(names), has_star, frozenset(modules))
+    return _TopLevel(frozenset(names), tuple(stars), frozenset(modules), imported)
 
 
 def _import_origin(package: str, source: str | None, level: int) -> str:

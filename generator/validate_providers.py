@@ -127,7 +127,15 @@ class ProviderChecker(ContractChecker):
         if self.providers is None:
             return
         providers, description = self.providers
+        seen: set[str] = set()
         for method in providers.methods:
+            if method.name in seen:
+                yield error(
+                    method.location,
+                    f"method {method.name!r} is described twice",
+                    "keep one description per method",
+                )
+            seen.add(method.name)
             yield from self._check_parameters(description, method.parameters)
             yield from self._check_type(description, method.returns, method.location)
         expected = {m.name for m in providers.methods}

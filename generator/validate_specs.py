@@ -285,6 +285,14 @@ class SpecChecker(ProviderChecker):
                 )
                 continue
             yield from self._check_spec_value(scope, slot_value, context, value.location)
+        given = {slot_name for slot_name, _ in value.slots}
+        for slot in parent.slots:
+            if slot.default is None and slot.name not in given:
+                yield error(
+                    value.location,
+                    f"{parent.submodules} needs slot {slot.name!r} (it has no default)",
+                    'give it a value under "slots"',
+                )
 
     def _check_adapter_value(
         self, scope: _Scope, value: AdapterValue, slot: _SlotContext | None

@@ -173,6 +173,15 @@ CASES = [
         "does not resolve",
     ),
     (
+        # Found by fuzzing: torch star-imports, so any name "resolved" and pyright then
+        # reported an unknown import symbol; star imports are now followed (stubs included).
+        "import-missing-from-a-module-with-star-imports",
+        _edit_json("mlp.json", _set(["imports", "Tensor"], "torch.NoSuchTensor")),
+        "mlp.json",
+        "/imports/Tensor:",
+        "does not resolve",
+    ),
+    (
         "builder-parameter-not-mapped",
         _edit_json("mlp.json", _delete([*FC1, "implementations", 0, "arguments", "bias"])),
         "mlp.json",

@@ -314,3 +314,54 @@ def test_a_module_value_needs_a_factory_of_its_file_without_required_parameters(
         for e in errors
     ), errors
     assert any("/values/2: value 'ModuleSpec' shadows an import" in e for e in errors), errors
+
+
+def test_a_provider_method_described_twice_is_refused(schemas: Path) -> None:
+    # Found by fuzzing: the typed provider Protocol got two `linear` methods (pyright:
+    # reportRedeclaration).
+    copied_to: list[int] = []
+
+    def describe_linear_twice(data: Description) -> None:
+        methods = data["provider"]["protocol"]["methods"]
+        linear = next(m for m in methods if m["name"] == "linear")
+        methods.append(dict(linear))
+        copied_to.append(len(methods) - 1)
+
+    _edit(schemas, "backends.json", describe_linear_twice)
+    assert _errors(schemas) == [
+        f"/provider/protocol/methods/{copied_to[0]}: method 'linear' is described twice"
+    ]
+
+
+def test_a_submodules_value_without_a_slot_that_has_no_default_is_refused(schemas: Path) -> None:
+    # Found by fuzzing: the typed constructor was called without the required linear_fc2
+    # (pyright: reportCallIssue, argument missing).
+    def drop_linear_fc2(data: Description) -> None:
+        spec = next(s for s in data["specs"] if s["name"] == "get_mlp_module_spec")
+        slots = _find_submodules(spec["body"], "MLP")["slots"]
+        del slots["linear_fc2"]
+
+    _edit(schemas, "gpt_specs.json", drop_linear_fc2)
+    errors = _errors(schemas)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("/specs/")
+    assert errors[0].endswith(": MLPSubmodules needs slot 'linear_fc2' (it has no default)")
+
+
+def _find_submodules(value: Any, parent: str) -> Description:
+    """The first Submodules value of `parent` inside a spec value."""
+    if isinstance(value, dict):
+        if value.get("parent") == parent and "slots" in value:
+            return value
+        for item in value.values():
+            try:
+                return _find_submodules(item, parent)
+            except LookupError:
+                pass
+    if isinstance(value, list):
+        for item in value:
+            try:
+                return _find_submodules(item, parent)
+            except LookupError:
+                pass
+    raise LookupError(parent)
