@@ -19,7 +19,11 @@ def is_module(dotted: str) -> bool:
         return True
     module, name = dotted.rsplit(".", 1)
     module_file = _module_file(module)
-    return module_file is not None and name in _top_level(module_file, module).modules
+    if module_file is None:
+        return False
+    top_level = _top_level(module_file, module)
+    source = top_level.imported.get(name)
+    return name in top_level.modules or (source is not None and _module_file(source) is not None)
 
 
 def resolves(dotted: str) -> bool:
@@ -64,7 +68,8 @@ class _TopLevel:
 
     names: frozenset[str]
     has_star: bool  # `from x import *`: names it does not show may exist
-    modules: frozenset[str]  # the names bound to modules (`import os`, `from torch import nn`)
+    modules: frozenset[str]  # the names bound to modules by `import` (`import os`)
+    imported: dict[str, str]  # name -> what `from ... import` bound to it (a module or not)
 
 
 @cache
@@ -73,6 +78,7 @@ def _top_level(module_file: Path, module: str) -> _TopLevel:
     tree = ast.parse(module_file.read_text(encoding="utf-8"))
     names: set[str] = set()
     modules: set[str] = set()
+    imported: dict[str, str] = {}
     has_star = False
     pending: list[ast.stmt] = list(tree.body)
     while pending:
@@ -99,8 +105,7 @@ def _top_level(module_file: Path, module: str) -> _TopLevel:
                         has_star = True
                         continue
                     names.add(alias.asname or alias.name)
-                    if _module_file(f"{origin}.{alias.name}") is not None:
-                        modules.add(alias.asname or alias.name)
+                    imported[alias.asname or alias.name] = f"{origin}.{alias.name}"
             case ast.If(body=body, orelse=orelse):
                 pending.extend(body + orelse)
             case ast.Try(body=body, handlers=handlers, orelse=orelse, finalbody=final):
@@ -109,7 +114,7 @@ def _top_level(module_file: Path, module: str) -> _TopLevel:
                     pending.extend(handler.body)
             case _:
                 pass
-    return _TopLevel(frozenset(names), has_star, frozenset(modules))
+    return _TopLevel(frozenset(names), has_star, frozenset(modules), imported)
 
 
 def _import_origin(package: str, source: str | None, level: int) -> str:
