@@ -1,9 +1,12 @@
 """Stage 6: format rendered code with black, in-process."""
 
+from importlib.metadata import version
+
 import black
 from black.mode import TargetVersion
 from black.parsing import InvalidInput
 
+BLACK_VERSION = version("black")  # formatted output is keyed on it (generator.pipeline)
 MODE = black.Mode(line_length=100, target_versions={TargetVersion.PY312})
 
 

@@ -1,10 +1,13 @@
 """Stage 1: read description files and validate them against the JSON Schema."""
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, ValidationError
 
 from generator import identifiers
@@ -22,15 +25,24 @@ class LoadedDescription:
     data: dict[str, Any]
 
 
-def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
-    """Loads every `*.json` below `schemas_dir/megatron_core`, sorted by path.
+def load_descriptions(
+    schemas_dir: Path, root: Path, files: Sequence[Path] | None = None
+) -> list[LoadedDescription]:
+    """Loads every `*.json` below `schemas_dir/megatron_core` (or `files`: a user's own
+    descriptions), sorted by path, each checked with `schemas_dir/slot.schema.json`.
 
     Raises DescriptionErrors listing every unreadable or schema-invalid file.
     """
-    validator = Draft202012Validator(json.loads((schemas_dir / SCHEMA_FILE).read_text()))
+    schema = json.loads((schemas_dir / SCHEMA_FILE).read_text())
+    # Two validators of the same schema: jsonschema-rs (compiled; a few hundred times faster)
+    # decides whether a description is valid, and jsonschema, whose errors carry the failed
+    # oneOf branches the explanations below are made from, explains one that is not.
+    fast = jsonschema_rs.Draft202012Validator(schema)
+    validator = Draft202012Validator(schema)
     loaded: list[LoadedDescription] = []
     errors: list[DescriptionError] = []
-    for path in sorted((schemas_dir / "megatron_core").rglob("*.json")):
+    paths = (schemas_dir / "megatron_core").rglob("*.json") if files is None else files
+    for path in sorted(paths):
         file = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -44,8 +56,16 @@ def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
                 )
             )
             continue
+        except OSError as error:
+            errors.append(
+                DescriptionError(
+                    file, "", f"cannot read the file: {error}", "check that it is a readable file"
+                )
+            )
+            continue
+        duplicates = _DuplicateKeys()
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=duplicates.hook)
         except json.JSONDecodeError as error:
             errors.append(
                 DescriptionError(
@@ -62,14 +82,57 @@ def load_descriptions(schemas_dir: Path, root: Path) -> list[LoadedDescription]:
             )
             continue
         document = cast(dict[str, Any], data)  # JSON object keys are always strings
-        schema_errors = _schema_errors(validator, document, file)
-        if schema_errors:
-            errors.extend(schema_errors)
-        else:
+        if duplicates.found:
+            errors.extend(duplicates.errors(document, file))
+            continue
+        if fast.is_valid(document):
             loaded.append(LoadedDescription(file, text, document))
+        else:
+            errors.extend(
+                _schema_errors(validator, document, file) or _fast_errors(fast, document, file)
+            )
     if errors:
         raise DescriptionErrors(errors)
     return loaded
+
+
+class _DuplicateKeys:
+    """Finds keys written twice in one JSON object (json keeps the last one silently)."""
+
+    def __init__(self) -> None:
+        self.found: dict[int, tuple[dict[str, Any], list[str]]] = {}  # id -> (object, keys)
+
+    def hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) < len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            twice = [key for key in built if counts[key] > 1]
+            self.found[id(built)] = (built, twice)  # keeps the object alive: its id stays unique
+        return built
+
+    def errors(self, document: Any, file: str) -> list[DescriptionError]:
+        found: list[DescriptionError] = []
+        pending: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+        while pending:
+            path, node = pending.pop()
+            if isinstance(node, dict):
+                entries = cast(dict[str, Any], node)
+                if id(entries) in self.found and self.found[id(entries)][0] is entries:
+                    found.extend(
+                        DescriptionError(
+                            file,
+                            pointer(*path, key),
+                            f"key {key!r} appears more than once in this object"
+                            " (JSON keeps only the last)",
+                            f"keep one {key!r} (merge them if both hold something)",
+                        )
+                        for key in self.found[id(entries)][1]
+                    )
+                pending.extend(((*path, key), value) for key, value in entries.items())
+            elif isinstance(node, list):
+                items = cast(list[Any], node)
+                pending.extend(((*path, index), value) for index, value in enumerate(items))
+        return sorted(found, key=lambda error: error.pointer)
 
 
 def _schema_errors(
@@ -89,6 +152,22 @@ def _schema_errors(
     return [
         DescriptionError(file, location, *_explain(error, names))
         for location, error in by_location.items()
+    ]
+
+
+def _fast_errors(
+    fast: jsonschema_rs.Validator, document: dict[str, Any], file: str
+) -> list[DescriptionError]:
+    """jsonschema-rs's own errors, for the rare document only it rejects: its `pattern` is an
+    ECMA-262 regex, where `$` does not match before a trailing newline as Python's does."""
+    return [
+        DescriptionError(
+            file,
+            pointer(*error.instance_path),
+            f"schema violation: {error.message}",
+            f"see schemas/{SCHEMA_FILE} at /{'/'.join(str(p) for p in error.schema_path)}",
+        )
+        for error in fast.iter_errors(document)
     ]
 
 

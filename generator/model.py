@@ -42,6 +42,10 @@ from generator.model_specs import (
     spec_factory,
 )
 
+# The package the bundled descriptions (schemas/megatron_core/) are generated into. A user's own
+# descriptions (`generate --schemas DIR --out PACKAGE_DIR`) are generated into the user's package.
+BUNDLED_PACKAGE = "generated.megatron_core"
+
 __all__ = [
     "AdapterValue",
     "CallValue",
@@ -65,6 +69,7 @@ __all__ = [
     "SpecValue",
     "SubmodulesValue",
     "ArgumentMapping",
+    "BUNDLED_PACKAGE",
     "Attribute",
     "Builder",
     "Construction",
@@ -252,13 +257,20 @@ class Description:
     values: tuple[ModuleValue, ...]
     roles: tuple[Role, ...]
     providers: Providers | None
+    package: str = BUNDLED_PACKAGE  # the dotted package its module is generated into
 
     def import_map(self) -> dict[str, str]:
         return dict(self.imports)
 
+    @property
+    def qualified_module(self) -> str:
+        """`generated.megatron_core.mlp`: the generated module's import path."""
+        return f"{self.package}.{self.module}"
 
-def build_model(loaded: LoadedDescription) -> Description:
-    """Converts one schema-valid description into the model."""
+
+def build_model(loaded: LoadedDescription, package: str = BUNDLED_PACKAGE) -> Description:
+    """Converts one schema-valid description into the model; its module is generated into
+    `package` (a user's own descriptions go into the user's package)."""
     data = loaded.data
     at = Locator(loaded.file)
     parent = data.get("parent")
@@ -286,6 +298,7 @@ def build_model(loaded: LoadedDescription) -> Description:
         values=module_values(data.get("values", []), at("values")),
         roles=roles(data.get("roles", []), at("roles")),
         providers=providers(data.get("provider"), at("provider")),
+        package=package,
     )
 
 

@@ -1,15 +1,24 @@
 """Every generated name, decided in one place."""
 
 import re
+import sys
 
-from generator.model import Builder, Implementation
+from generator.model import BUNDLED_PACKAGE, Builder, Implementation
 
-# The package of the generated modules.
-PACKAGE = "generated.megatron_core"
+# The package of the generated modules of the bundled descriptions (and of the run-time helpers
+# in SUPPORT_MODULE, which a user's generated modules import from there too).
+PACKAGE = BUNDLED_PACKAGE
 
-# What a description may import from (`imports`): megatron-core, torch, the typing names its
-# annotations use, and this package's own generated classes (e.g. a lifted subclass).
+# What a bundled description may import from (`imports`): megatron-core, torch, the typing names
+# its annotations use, and this package's own generated classes (e.g. a lifted subclass). A
+# user's own descriptions may also import their own classes: anything but the rest of the
+# standard library (`is_standard_library`).
 IMPORT_PACKAGES = ("megatron.core.", "torch.", "typing.", "collections.abc.", f"{PACKAGE}.")
+
+
+def is_standard_library(dotted: str) -> bool:
+    """`os.system`, `subprocess.run`, `builtins.eval`: a path into Python's standard library."""
+    return dotted.split(".")[0] in sys.stdlib_module_names
 
 # The generated module of static run-time checks and helpers (templates/spec_values.py.j2).
 SUPPORT_MODULE = "spec_values"
@@ -28,6 +37,7 @@ SUPPORT_FUNCTIONS = frozenset(
         "mla_down_proj_fusion",
         "moe_layer_pattern",
         "mtp_decoder_layer",
+        "mtp_layers_to_build",
         "mtp_stage_layers",
         "not_generated",
         "not_none",
@@ -132,10 +142,10 @@ def lifted_class_name(parent_class: str) -> str:
     return f"{parent_class}WithLiftedSlots"
 
 
-def lifted_class_path(module: str, parent_class: str) -> str:
-    """The qualified path of the lifted subclass generated in `module` (what a description
-    imports to name it as a spec's parent)."""
-    return f"{PACKAGE}.{module}.{lifted_class_name(parent_class)}"
+def lifted_class_path(qualified_module: str, parent_class: str) -> str:
+    """The qualified path of the lifted subclass generated in `qualified_module` (what a
+    description imports to name it as a spec's parent)."""
+    return f"{qualified_module}.{lifted_class_name(parent_class)}"
 
 
 def lifted_submodules_name(parent_class: str) -> str:

@@ -12,12 +12,14 @@ import ast
 import functools
 import importlib.util
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator import naming
 from generator.errors import DescriptionError, DescriptionErrors
+from generator.resolve import parsed_source
 from generator.validate import Catalog
 
 README = Path("README.md")
@@ -114,17 +116,26 @@ def _sources(core: Path) -> tuple[tuple[str, ast.Module], ...]:
     parsed: list[tuple[str, ast.Module]] = []
     for path in sorted(core.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        if not wanted.search(text):
+        if not ("Submodules" in text or "Protocol" in text) or not wanted.search(text):
             continue
         parts = list(path.relative_to(core).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
-        parsed.append((".".join(["megatron", "core", *parts]), ast.parse(text, str(path))))
+        parsed.append((".".join(["megatron", "core", *parts]), parsed_source(path)))
     return tuple(parsed)
 
 
 def _classes(tree: ast.Module) -> Iterator[ast.ClassDef]:
-    return (node for node in ast.walk(tree) if isinstance(node, ast.ClassDef))
+    """Class definitions, breadth first as `ast.walk` visits them, without descending into
+    function bodies or expressions (a fraction of the nodes: the source files are large)."""
+    pending: deque[ast.AST] = deque(tree.body)
+    while pending:
+        node = pending.popleft()
+        if isinstance(node, ast.ClassDef):
+            yield node
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                pending.extend(getattr(node, field, ()))
 
 
 def _last_name(node: ast.AST) -> str | None:

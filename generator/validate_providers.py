@@ -70,7 +70,7 @@ class ProviderChecker(ContractChecker):
         """Claims the names of roles, the Protocol, its classes and its function."""
         for description in self.descriptions:
             for role in description.roles:
-                yield from self._claim(role.name, role.location)
+                yield from self._claim(role.name, role.location, "role record")
                 self.roles[role.name] = (role, description)
             providers = description.providers
             if providers is None:
@@ -78,15 +78,16 @@ class ProviderChecker(ContractChecker):
             if self.providers is not None:
                 yield error(
                     providers.location,
-                    f"a provider Protocol is also described in {self.providers[1].file}",
+                    f"a provider Protocol is also described in {self.providers[1].file} at "
+                    f"{self.providers[0].location.pointer}",
                     "describe the typed providers once",
                 )
                 continue
             self.providers = (providers, description)
             for name in (providers.protocol, providers.function):
-                yield from self._claim(name, providers.location)
+                yield from self._claim(name, providers.location, "typed provider")
             for provider in providers.classes:
-                yield from self._claim(provider.name, provider.location)
+                yield from self._claim(provider.name, provider.location, "typed provider class")
 
     def check_roles(self) -> Iterator[DescriptionError]:
         slots = {

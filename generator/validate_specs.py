@@ -7,6 +7,7 @@ imports or the factory's parameters; calls must name a generated factory or a ru
 """
 
 from collections.abc import Iterator
+import difflib
 from dataclasses import dataclass
 
 from generator import naming
@@ -45,7 +46,7 @@ def _submodules_path(found: tuple[Parent, Description, bool]) -> str | None:
     """The qualified Submodules dataclass a found parent takes (the lifted subclass's if lifted)."""
     parent, description, lifted = found
     if lifted:
-        return f"{naming.PACKAGE}.{description.module}.{naming.lifted_submodules_name(parent.class_name)}"
+        return f"{description.qualified_module}.{naming.lifted_submodules_name(parent.class_name)}"
     return description.import_map().get(parent.submodules)
 
 
@@ -64,14 +65,15 @@ class SpecChecker(ProviderChecker):
         yield from self.check_provider_shape()
         for description in self.descriptions:
             for spec in description.specs:
-                yield from self._claim(spec.name, spec.location)
-                if spec.name in self.factories or spec.name in naming.SUPPORT_FUNCTIONS:
+                yield from self._claim(spec.name, spec.location, "spec factory")
+                if spec.name in naming.SUPPORT_FUNCTIONS:
                     yield error(
                         spec.location,
-                        f"factory {spec.name!r} is defined twice",
-                        "give each factory its own name",
+                        f"factory {spec.name!r} has the name of a run-time helper of "
+                        f"{naming.PACKAGE}.{naming.SUPPORT_MODULE}",
+                        "give the factory another name",
                     )
-                self.factories[spec.name] = spec
+                self.factories.setdefault(spec.name, spec)
         for description in self.descriptions:
             for spec in description.specs:
                 yield from self._check_parameters(description, spec.parameters)
@@ -110,15 +112,14 @@ class SpecChecker(ProviderChecker):
     def _check_module_value(
         self, description: Description, value: ModuleValue
     ) -> Iterator[DescriptionError]:
-        yield from self._claim(value.name, value.location)
-        taken = set(self.factories) | naming.SUPPORT_FUNCTIONS | set(description.import_map())
-        if value.name in taken or value.name in self.values:
+        yield from self._claim(value.name, value.location, "module-level value")
+        if value.name in naming.SUPPORT_FUNCTIONS | set(description.import_map()):
             yield error(
                 value.location,
-                f"value {value.name!r} shadows an import, a factory, a helper or another value",
+                f"value {value.name!r} shadows an import or a run-time helper",
                 "give it another name",
             )
-        self.values[value.name] = value
+        self.values.setdefault(value.name, value)
         factory = self.factories.get(value.factory)
         if factory is None or factory not in description.specs:
             yield error(
@@ -257,7 +258,7 @@ class SpecChecker(ProviderChecker):
                 "import a parent class that has a description with `parent` (or its lifted subclass)",
             )
             return
-        parent, _, lifted = found
+        parent, owner, lifted = found
         slots = {
             slot.name: _SlotContext(slot.name, slot.builders, slot.optional, slot.is_list)
             for slot in parent.slots
@@ -278,7 +279,8 @@ class SpecChecker(ProviderChecker):
             if context is None:
                 yield error(
                     value.location,
-                    f"{parent.submodules} has no slot {slot_name!r}",
+                    f"{parent.submodules} has no slot {slot_name!r} (its slots are described in "
+                    f"{owner.file} at {parent.location.pointer})",
                     f"use one of {sorted(slots)}",
                 )
                 continue
@@ -295,9 +297,16 @@ class SpecChecker(ProviderChecker):
             )
             where = f" (slot {slot.name!r})" if slot is not None else ""
             expected = " or ".join(builders) or "any builder"
+            if adapter is None:
+                close = difflib.get_close_matches(value.adapter, self.adapters, n=3)
+                known = f"; no description generates it (did you mean {' or '.join(close)}?)"
+                known = known if close else "; no description generates it"
+            else:
+                at = adapter.implementation.location
+                known = f": it is a {adapter.builder.name}, described in {at.file} at {at.pointer}"
             yield error(
                 value.location,
-                f"{value.adapter!r} is not an adapter of {expected}{where}",
+                f"{value.adapter!r} is not an adapter of {expected}{where}{known}",
                 f"use one of {fitting}",
             )
             return

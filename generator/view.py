@@ -133,18 +133,27 @@ class ModuleView:
 @dataclass(frozen=True)
 class PackageView:
     header: tuple[str, ...]
+    doc: str
     modules: tuple[tuple[str, tuple[str, ...]], ...]  # (module, exported names)
     exports: tuple[str, ...]
 
 
-def build_views(catalog: Catalog, fingerprint: str) -> tuple[list[ModuleView], PackageView]:
-    """One view per description module plus the package `__init__`.
+BUNDLED_DOC = "Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."
+USER_DOC = "Typed Protocols, adapters and layer-spec factories generated from your descriptions."
+
+
+def build_views(
+    catalog: Catalog, fingerprint: str, package_name: str = PACKAGE
+) -> tuple[list[ModuleView], PackageView]:
+    """One view per description module of `package_name` (the bundled package, or a user's,
+    whose descriptions were validated together with the bundled ones) plus its `__init__`.
 
     Raises DescriptionErrors when a module would import two objects under one name (validation
     rules out the known ways; this names any other)."""
+    own = [d for d in catalog.descriptions if d.package == package_name]
     built: list[ModuleView] = []
     clashes: list[DescriptionError] = []
-    for description in catalog.descriptions:
+    for description in own:
         try:
             built.append(_ModuleBuilder(catalog, description, fingerprint).build())
         except ImportClash as clash:
@@ -152,7 +161,7 @@ def build_views(catalog: Catalog, fingerprint: str) -> tuple[list[ModuleView], P
                 DescriptionError(
                     description.file,
                     "/imports",
-                    f"generated/megatron_core/{description.module}.py cannot import both: {clash}",
+                    f"the generated module {description.module}.py cannot import both: {clash}",
                     "import one of them under another local name: a description's local names "
                     "are the names its generated module binds",
                 )
@@ -161,9 +170,10 @@ def build_views(catalog: Catalog, fingerprint: str) -> tuple[list[ModuleView], P
         raise DescriptionErrors(clashes)
     # A description that only describes a parent's slots (no contracts, no specs) has no code.
     modules = sorted((m for m in built if m.exports), key=lambda m: m.path)
-    all_files = sorted(d.file for d in catalog.descriptions)
+    all_files = sorted(d.file for d in own)
     package = PackageView(
         header=_header(catalog, all_files, fingerprint),
+        doc=BUNDLED_DOC if package_name == PACKAGE else USER_DOC,
         modules=tuple((m.path.removesuffix(".py"), m.exports) for m in modules),
         exports=tuple(sorted(name for m in modules for name in m.exports)),
     )
@@ -218,7 +228,7 @@ class _ModuleBuilder(LiftedViews, ProviderViews):
             path=f"{d.module}.py",
             header=_header(self.catalog, sorted(self.sources), self.fingerprint),
             doc=docstring_lines(d.doc, indent=0),
-            import_blocks=tuple(self.imports.lines(PACKAGE)),
+            import_blocks=tuple(self.imports.lines(d.package)),
             bindings=bindings,
             interfaces=interfaces,
             builders=builders,

@@ -109,7 +109,7 @@ class ViewContext:
         if owner is self.description:
             return name
         self.sources.add(owner.file)
-        return self.imports.name(f"{PACKAGE}.{owner.module}", name)
+        return self.imports.name(owner.qualified_module, name)
 
     def _type(self, text: str, scope: Description | None = None) -> str:
         checked = check_type_expression(text)

@@ -22,9 +22,9 @@ def copy_project(target: Path, *, with_generated: bool = True, with_readme: bool
 
 
 def run_generator(root: Path, *args: str, hash_seed: str = "0") -> subprocess.CompletedProcess[str]:
-    """`python -m generator generate` on the project copy at `root`."""
-    command = [sys.executable, "-m", "generator", "generate", *args]
-    command += ["--schemas", str(root / "schemas"), "--root", str(root)]
+    """`python -m generator generate` on the project copy at `root` (its schemas/ holds the
+    bundled descriptions)."""
+    command = [sys.executable, "-m", "generator", "generate", *args, "--root", str(root)]
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
 

@@ -34,6 +34,14 @@ def _edit_text(file: str, change: Callable[[str], str]) -> Callable[[Path], None
     return apply
 
 
+def _edit_bytes(file: str, change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def apply(schemas: Path) -> None:
+        path = schemas / "megatron_core" / file
+        path.write_bytes(change(path.read_bytes()))
+
+    return apply
+
+
 def _set(keys: list, value: object) -> Callable[[dict], None]:
     def change(data: dict) -> None:
         for key in keys[:-1]:
@@ -73,6 +81,45 @@ CASES = [
         "mlp.json",
         ": /: ",
         "invalid JSON",
+    ),
+    (
+        "not-utf8",  # found by fuzzing: UnicodeDecodeError traceback
+        _edit_bytes("mlp.json", lambda data: data.replace(b"Slots of", b"Slots\xe9 of", 1)),
+        "mlp.json",
+        ": /: ",
+        "not valid UTF-8: byte 0xe9",
+    ),
+    (
+        "key-written-twice",  # found by fuzzing: json.loads kept the last value silently
+        _edit_text(
+            "mlp.json",
+            lambda text: text.replace('"module": "mlp",', '"module": "mlp", "module": "x",', 1),
+        ),
+        "mlp.json",
+        "/module:",
+        "key 'module' appears more than once",
+    ),
+    (
+        "nul-in-a-doc",  # found by fuzzing: the generated module held a NUL and did not compile
+        _edit_text("mlp.json", lambda text: text.replace("Slots of", "Slots\\u0000 of", 1)),
+        "mlp.json",
+        "/doc:",
+        "the string holds '\\x00'",
+    ),
+    (
+        "unpaired-surrogate-in-a-doc",  # found by fuzzing: UnicodeEncodeError traceback in black
+        _edit_text("mlp.json", lambda text: text.replace("Slots of", "Slots\\ud800 of", 1)),
+        "mlp.json",
+        "/doc:",
+        "the string holds '\\ud800'",
+    ),
+    (
+        # Python's `$` matches before a trailing newline, so jsonschema alone would accept it.
+        "identifier-with-trailing-newline",
+        _edit_json("mlp.json", _set([*FC1, "name"], "LinearFc1Builder\n")),
+        "mlp.json",
+        "/builders/0/name: ",
+        "does not match",
     ),
     (
         "unknown-property-on-builder",

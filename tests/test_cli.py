@@ -1,4 +1,4 @@
-"""The command line beyond `generate`: `dump` replays what the generator saw."""
+"""The command line: every command answers --help; `dump` replays what the generator saw."""
 
 import json
 import subprocess
@@ -27,3 +27,17 @@ def test_dump_prints_the_validated_descriptions_as_json() -> None:
     mapping = {m["parameter"]: m for m in mlp["implementations"][0]["mappings"]}
     assert mapping["pg_collection"]["kind"] == "derive"
     assert mapping["pg_collection"]["targets"] == [["tp_group", "pg_collection.tp"]]
+
+
+def test_every_command_answers_help() -> None:
+    from generator.cli import COMMANDS
+
+    for name in COMMANDS:
+        result = subprocess.run(
+            [sys.executable, "-m", "generator", name, "--help"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, (name, result.stderr)
+        assert f"usage: python -m generator {name}" in result.stdout

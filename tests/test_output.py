@@ -1,7 +1,11 @@
 """Determinism, staleness detection and atomic replacement of generated/."""
 
+import os
+import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +21,7 @@ def project(tmp_path: Path) -> Path:
 
 def test_committed_output_is_up_to_date() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "generator", "generate", "--check"],
+        [sys.executable, "-m", "generator", "generate", "--check", "--no-cache"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -118,3 +122,110 @@ def test_a_failure_while_writing_leaves_generated_untouched(
     monkeypatch.undo()
     assert tree(project / "generated") == before
     assert sorted(p.name for p in project.iterdir()) == ["generated", "schemas"]
+
+
+def _committed_files() -> dict[Path, str]:
+    """The committed generation, as the pipeline returns it (generated/ only)."""
+    return {
+        Path("generated") / relative: data.decode()
+        for relative, data in tree(ROOT / "generated").items()
+    }
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_a_write_leaves_generated_with_an_ordinary_folder_mode_and_nothing_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool
+) -> None:
+    from generator import output
+
+    if not exchange:
+        monkeypatch.setattr(output, "_renameat2", lambda: None)
+    project = copy_project(tmp_path)
+    files = _committed_files()
+    files[Path("generated") / "megatron_core" / "extra.py"] = "x = 1\n"
+    output.write_atomically(project, files)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((project / "generated").stat().st_mode) == 0o777 & ~umask  # not 0700
+    assert tree(project / "generated") == {
+        path.relative_to("generated").as_posix(): text.encode() for path, text in files.items()
+    }
+    assert sorted(p.name for p in project.iterdir()) == ["generated", "schemas"]
+
+
+def test_generated_is_never_moved_away_where_renameat2_can_exchange_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import output
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("renameat2 is Linux's")
+    assert output._renameat2() is not None, "glibc 2.28 or later has renameat2"
+    project = copy_project(tmp_path)
+    renamed: list[Path] = []
+    real_rename = os.rename
+
+    def rename(source: str | Path, destination: str | Path) -> None:
+        renamed.append(Path(source))
+        real_rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", rename)
+    files = _committed_files()
+    files[Path("generated") / "megatron_core" / "extra.py"] = "x = 1\n"
+    output.write_atomically(project, files)
+    assert project / "generated" not in renamed
+    assert (project / "generated" / "megatron_core" / "extra.py").read_text() == "x = 1\n"
+
+
+def test_a_failure_between_the_two_renames_of_the_fallback_swap_puts_generated_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generator import output
+
+    monkeypatch.setattr(output, "_renameat2", lambda: None)
+    project = copy_project(tmp_path)
+    before = tree(project / "generated")
+    real_rename = os.rename
+
+    def rename(source: str | Path, destination: str | Path) -> None:
+        if Path(destination) == project / "generated" and Path(source).name != "old":
+            raise OSError("device busy")  # moving the new tree in; putting the old one back works
+        real_rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", rename)
+    files = _committed_files()
+    files[Path("generated") / "megatron_core" / "extra.py"] = "x = 1\n"
+    with pytest.raises(OSError, match="device busy"):
+        output.write_atomically(project, files)
+    monkeypatch.undo()
+    assert tree(project / "generated") == before
+    assert sorted(p.name for p in project.iterdir()) == ["generated", "schemas"]
+
+
+def test_the_write_lock_admits_one_holder_at_a_time(tmp_path: Path) -> None:
+    """Threads stand in for processes (flock locks each open of the file on its own); the lock
+    file is deleted at each release and made again by the next holder."""
+    from generator import output
+
+    holders: list[int] = []
+    most = [0]
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+
+    def work() -> None:
+        for _ in range(30):
+            with output._locked(tmp_path):
+                holders.append(1)
+                most[0] = max(most[0], len(holders))
+                value = int(counter.read_text())
+                time.sleep(0.0005)
+                counter.write_text(str(value + 1))
+                holders.pop()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (most[0], counter.read_text()) == (1, "120")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter"]

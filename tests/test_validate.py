@@ -228,7 +228,10 @@ def test_an_implementation_added_to_an_unknown_builder_is_refused(schemas: Path)
 
     _edit(schemas, "mlp.json", add_to_unknown)
     [error] = _errors(schemas)
-    assert error.startswith("/implementations/0: implementation added to unknown builder")
+    assert error.startswith(
+        "/implementations/0/builder: implementation 'ColumnParallelLinear' is added to unknown "
+        "builder 'NoSuchBuilder'"
+    )
 
 
 def test_a_factory_call_must_name_a_factory_or_helper_and_its_parameters(schemas: Path) -> None:

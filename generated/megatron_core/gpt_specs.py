@@ -11,7 +11,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 52fe72dba015102470ec1151cfa0bddc
+# Input hash: b79bb4384f5ac1a8bfb4d962f02e31cd
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """
@@ -90,6 +90,7 @@ from .spec_values import (
     mla_down_proj_fusion,
     moe_layer_pattern,
     mtp_decoder_layer,
+    mtp_layers_to_build,
     mtp_stage_layers,
     not_none,
     pipeline_stage_layers,
@@ -1002,8 +1003,9 @@ def get_mtp_block_spec_for_provider(
         vp_stage: Virtual pipeline stage.
         pp_rank: Pipeline rank.
     """
+    count = mtp_layers_to_build(config=config, vp_stage=vp_stage, pp_rank=pp_rank)
     norms = provider.layer_norm()
-    decoder_layer = mtp_decoder_layer(spec=spec, config=config, vp_stage=vp_stage, pp_rank=pp_rank)
+    decoder_layer = mtp_decoder_layer(spec=spec, count=count)
     layers = (
         []
         if decoder_layer is None
@@ -1018,8 +1020,8 @@ def get_mtp_block_spec_for_provider(
                 )
             ),
             config=config,
+            count=count,
             vp_stage=vp_stage,
-            pp_rank=pp_rank,
         )
     )
     return None if not layers else multi_token_prediction_block_submodules(layer_specs=layers)

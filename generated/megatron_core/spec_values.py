@@ -23,7 +23,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 6ce8919292db2c917ac0f24182a191e8
+# Input hash: debe9e1466a1b6d25596c3187b0fc448
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such
@@ -76,6 +76,7 @@ __all__ = [
     "mla_down_proj_fusion",
     "module_spec_or_type",
     "mtp_decoder_layer",
+    "mtp_layers_to_build",
     "mtp_stage_layers",
     "not_generated",
     "not_none",
@@ -156,19 +157,24 @@ def pipeline_stage_layers[T](
     return list(layers[offset : offset + count])
 
 
+def mtp_layers_to_build(
+    config: TransformerConfig, *, vp_stage: int | None, pp_rank: int | None
+) -> int:
+    """How many MTP layers this pipeline stage builds (0: none). The factories ask once and pass
+    the count on, as upstream asks once: it queries torch.distributed for the pipeline rank."""
+    return get_mtp_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank)
+
+
 def mtp_decoder_layer(
-    spec: TransformerBlockSubmodules | ModuleSpec,
-    config: TransformerConfig,
-    *,
-    vp_stage: int | None,
-    pp_rank: int | None,
+    spec: TransformerBlockSubmodules | ModuleSpec, count: int
 ) -> TransformerLayerSubmodules | None:
     """The submodules of the decoder layer the MTP layers of this stage repeat (the block's last
-    layer, or the TransformerLayer spec itself); None where this stage builds no MTP layer.
+    layer, or the TransformerLayer spec itself); None where this stage builds no MTP layer
+    (`count`, from mtp_layers_to_build, is 0).
 
     As upstream, the stage is asked first, and only then is `spec` checked (ValueError).
     """
-    if get_mtp_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank) == 0:
+    if count == 0:
         return None
     layer: ModuleSpec | None = None
     if isinstance(spec, TransformerBlockSubmodules) and spec.layer_specs:
@@ -183,14 +189,14 @@ def mtp_decoder_layer(
 
 
 def mtp_stage_layers[T](
-    layer: T, config: TransformerConfig, *, vp_stage: int | None, pp_rank: int | None
+    layer: T, config: TransformerConfig, count: int, *, vp_stage: int | None
 ) -> list[T]:
-    """The MTP layers this pipeline stage builds; empty where it builds none."""
-    if get_mtp_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank) == 0:
+    """The MTP layers this pipeline stage builds (`count` of them, from mtp_layers_to_build);
+    empty where it builds none."""
+    if count == 0:
         return []
     if config.mtp_use_repeated_layer:
         return [layer]
-    count = get_mtp_num_layers_to_build(config, vp_stage=vp_stage, pp_rank=pp_rank)
     offset = get_mtp_layer_offset(config, vp_stage=vp_stage)
     layers = ([layer] * (config.mtp_num_layers or 0))[offset : offset + count]
     if layers:

@@ -28,8 +28,6 @@ from generator.commands.breaking_git import GitError, extract, toplevel
 from generator.commands.breaking_rules import RULES, rules_help
 from generator.commands.paths import ROOT
 
-NAME = "breaking"
-HELP = "classify the description changes since a git ref (breaking for callers/implementers)"
 
 
 class InputError(Exception):

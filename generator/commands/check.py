@@ -37,8 +37,6 @@ from generator.commands.drift import KINDS, Drift, call_sites, structure
 from generator.commands.drift_signatures import implementations, interface_methods, protocols
 from generator.commands.paths import ROOT, SCHEMAS
 
-NAME = "check"
-HELP = "report drift between the descriptions and megatron-core's source (exit 1 on drift)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

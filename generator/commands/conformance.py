@@ -36,8 +36,6 @@ from generator.commands.ignored_fields import find_ignored
 from generator.commands.spec_walk import Walker, load_catalog
 from generator.errors import DescriptionErrors
 
-NAME = "conformance"
-HELP = "bind each parent's arguments against each implementation and find ignored config fields"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -12,8 +12,6 @@ from generator.pipeline import validated_catalog
 
 from generator.commands.paths import ROOT, SCHEMAS
 
-NAME = "dump"
-HELP = "print the validated descriptions as JSON, for debugging"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -31,8 +31,6 @@ from generator.commands.factory import (
 from generator.commands.spec_walk import Origin, WalkNode, Walker, load_catalog
 from generator.errors import DescriptionErrors
 
-NAME = "explain"
-HELP = "show the module tree a spec builds and where every argument comes from"
 
 _STYLES = {
     "call site": "green",

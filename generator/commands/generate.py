@@ -1,66 +1,105 @@
-"""`python -m generator generate [--check]`: descriptions -> generated/ (and the README table)."""
+"""`python -m generator generate [--check]`: the bundled descriptions (ROOT/schemas/megatron_core)
+-> generated/ (and the README table). With `--schemas DIR ... --out PACKAGE_DIR`: your own
+descriptions, validated together with the bundled ones, -> your package (only its modules; they
+import the bundled names from generated.megatron_core).
+
+A bundled run whose inputs and outputs are as the last run left them stops after hashing them
+(generator.incremental); otherwise every stage runs, and modules whose view is unchanged are
+taken from the cache of formatted modules instead of being rendered and formatted again.
+
+Exit status: 0 written or up to date; 1 invalid descriptions, or (--check) output out of date;
+2 a bad --schemas, --out or --package (nothing is generated or written then).
+"""
 
 import argparse
 import sys
 import time
 from pathlib import Path
 
-from generator.errors import DescriptionErrors
-from generator.output import compare, write_atomically
-from generator.pipeline import generate_files
-from generator.slots import README
+from generator.cache import CACHE_DIR, TextCache
+from generator.incremental import inputs_hash, is_up_to_date, record
+from generator.output import InterruptedAfterWriting, recover
 
-from generator.commands.paths import ROOT, SCHEMAS
-
-NAME = "generate"
-HELP = "generate generated/ from schemas/"
+from generator.commands.paths import ROOT
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
-        "--check", action="store_true", help="fail if generated/ is not up to date; write nothing"
+        "--check", action="store_true", help="fail if the output is not up to date; write nothing"
     )
     parser.add_argument(
         "--schemas",
         type=Path,
-        default=SCHEMAS,
-        help="folder with slot.schema.json and megatron_core/",
+        action="append",
+        metavar="DIR",
+        help="a folder of your own descriptions (every *.json below it), validated together "
+        "with the bundled ones; repeatable; needs --out",
     )
     parser.add_argument(
-        "--root", type=Path, default=ROOT, help="project root that holds generated/"
+        "--out",
+        type=Path,
+        metavar="PACKAGE_DIR",
+        help="the package folder your descriptions are generated into (replaced as a whole: "
+        "only generated files may be in it)",
+    )
+    parser.add_argument(
+        "--package",
+        metavar="NAME",
+        help="the dotted import name of --out (default: its path relative to --root)",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=ROOT,
+        help="project root that holds schemas/ (the bundled descriptions), generated/ and "
+        "README.md",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every stage on every file, and neither read nor write .cache/generator/",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except InterruptedAfterWriting:
+        print("interrupted after generated/ had been written in full", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted; generated/ was not changed", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     root: Path = args.root.resolve()
-    try:
-        files = generate_files(args.schemas.resolve(), root)
-    except DescriptionErrors as errors:
-        print(errors, file=sys.stderr)
-        print(f"{len(errors.errors)} error(s); generated/ was not changed.", file=sys.stderr)
-        return 1
-    drift = compare(root, files)
-    outputs = "generated/ and README.md" if README in files else "generated/"
-    if args.check:
-        if drift.clean:
-            print(f"{outputs} up to date ({len(files)} files).")
-            return 0
-        sys.stdout.write(drift.diff)
-        for path, why in drift.stale:
-            print(f"stale: {path}: {why}", file=sys.stderr)
-        for path in drift.missing:
-            print(f"missing: {path}", file=sys.stderr)
-        for path in drift.orphaned:
-            print(f"orphaned: {path} (no description generates it)", file=sys.stderr)
-        print(f"{outputs} out of date: run `make generate` and commit the result.", file=sys.stderr)
-        return 1
-    if drift.clean:
+    if not root.is_dir():
+        print(
+            f"--root {root}: no such folder (give the project root, which holds generated/)",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.check:
+        recover(root)  # what a run killed while writing left behind (when it left anything)
+    if args.schemas is not None or args.out is not None or args.package is not None:
+        from generator.commands.generate_user import generate_user
+
+        return generate_user(args, root, started)
+    schemas = root / "schemas"
+    inputs = inputs_hash(schemas, root, (schemas / "megatron_core",))
+    if not args.no_cache and is_up_to_date(root, inputs):
         seconds = time.perf_counter() - started
-        print(f"{outputs} already up to date ({len(files)} files, {seconds:.2f} s).")
+        print(f"up to date: nothing changed since the last run ({seconds:.2f} s).")
         return 0
-    write_atomically(root, files)
-    changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
-    seconds = time.perf_counter() - started
-    print(f"wrote {outputs} ({len(files)} files, {changed} changed, {seconds:.2f} s).")
-    return 0
+    # Imported only now: the stages' imports (black, jsonschema, Jinja2) are most of the time
+    # a run with nothing to do would otherwise take.
+    from generator.commands.generate_full import generate
+
+    formatted = None if args.no_cache else TextCache(root / CACHE_DIR / "formatted")
+    status, files = generate(schemas, root, check=args.check, formatted=formatted, started=started)
+    if status == 0 and not args.no_cache:
+        record(root, inputs, files)
+    return status

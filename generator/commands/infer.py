@@ -27,8 +27,6 @@ from generator.commands import terminal
 from generator.commands.draft import Draft, InferError, draft
 from generator.commands.paths import SCHEMAS
 
-NAME = "infer"
-HELP = "draft a slot description (JSON) from a parent class's source"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -10,8 +10,6 @@ from generator.slots import inventory, render_text, upstream_slots
 
 from generator.commands.paths import ROOT, SCHEMAS
 
-NAME = "slots"
-HELP = "list every upstream slot of megatron-core: its Builder, implementations, flags"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,191 @@
+"""Type-checks many accepted outputs with few pyright runs.
+
+Each accepted output (a variant) is the baseline generated/ with some files changed or removed.
+A file's pyright result depends only on its code and the code of the package files it imports
+(the libraries are the same for all), so each file gets a key: a hash of its syntax tree, with
+docstrings and comments set aside, and of the trees of every package file it imports, directly
+or not. Files whose key the baseline (pyright-clean, a project gate) or an earlier check already
+has are skipped; the rest are checked in batches: each variant in its own folder, a pyright
+execution environment rooted there (so its relative imports resolve to its own files), one
+pyright run per batch.
+"""
+
+import ast
+import functools
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.fuzz.mutations import ROOT
+
+PACKAGE = "generated/megatron_core"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An accepted output: the baseline with `changed` files (path -> text) and `removed` ones."""
+
+    label: str  # the input that produced it
+    changed: dict[str, str]
+    removed: tuple[str, ...] = ()
+
+    def files(self, baseline: dict[str, str]) -> dict[str, str]:
+        texts = {p: t for p, t in baseline.items() if p.endswith(".py") and p not in self.removed}
+        texts.update(self.changed)
+        return texts
+
+
+@dataclass(frozen=True)
+class TypeError_:
+    variant: str  # label
+    file: str  # relative path inside the variant
+    line: int
+    rule: str
+    message: str
+
+
+@dataclass
+class TypeChecker:
+    """Remembers which file keys are known clean; checks the rest of each batch with pyright."""
+
+    baseline: dict[str, str]
+    clean: set[str] = field(default_factory=set[str])
+    checked_files: int = 0
+    pyright_runs: int = 0
+
+    def __post_init__(self) -> None:
+        self.clean.update(file_keys(self.baseline).values())
+
+    def pending(self, variant: Variant) -> dict[str, str]:
+        """The variant's files (path -> key) whose key is not known clean."""
+        keys = file_keys(variant.files(self.baseline))
+        return {path: key for path, key in keys.items() if key not in self.clean}
+
+    def check(
+        self, variants: Iterable[Variant], batch_size: int = 60, jobs: int = 1
+    ) -> list[TypeError_]:
+        """pyright strict on every pending file of `variants` (`jobs` pyright runs at a time);
+        their keys become known clean unless a file has errors."""
+        pending: list[tuple[Variant, dict[str, str]]] = []
+        batched: set[str] = set()
+        for variant in variants:
+            todo = {p: k for p, k in self.pending(variant).items() if k not in batched}
+            if todo:
+                batched.update(todo.values())
+                pending.append((variant, todo))
+        size = min(batch_size, -(-len(pending) // max(1, jobs)))  # every job gets a batch
+        batches = [pending[i : i + size] for i in range(0, len(pending), max(1, size))]
+        with ThreadPoolExecutor(max(1, jobs)) as pool:  # each run is a pyright subprocess
+            results = list(pool.map(self._run, batches))
+        return [error for errors in results for error in errors]
+
+    def _run(self, batch: list[tuple[Variant, dict[str, str]]]) -> list[TypeError_]:
+        with tempfile.TemporaryDirectory(prefix="fuzz-pyright-") as temporary:
+            folder = Path(temporary)
+            include: list[str] = []
+            for index, (variant, todo) in enumerate(batch):
+                for path, text in variant.files(self.baseline).items():
+                    target = folder / f"v{index}" / path
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(text, encoding="utf-8", errors="surrogatepass")
+                include += [f"v{index}/{path}" for path in sorted(todo)]
+            diagnostics = run_pyright(folder, include, [f"v{i}" for i in range(len(batch))])
+        self.pyright_runs += 1
+        self.checked_files += len(include)
+        errors: list[TypeError_] = []
+        failed: set[tuple[int, str]] = set()
+        for file, line, rule, message in diagnostics:
+            relative = Path(file).relative_to(folder)
+            index = int(relative.parts[0].removeprefix("v"))
+            path = Path(*relative.parts[1:]).as_posix()
+            failed.add((index, path))
+            errors.append(TypeError_(batch[index][0].label, path, line, rule, message))
+        for index, (_, todo) in enumerate(batch):
+            self.clean.update(key for path, key in todo.items() if (index, path) not in failed)
+        return errors
+
+
+def run_pyright(
+    folder: Path, include: list[str], roots: list[str]
+) -> list[tuple[str, int, str, str]]:
+    """Errors (file, 1-based line, rule, message) of pyright strict with the project's venv."""
+    config = {
+        "typeCheckingMode": "strict",
+        "reportMissingTypeStubs": False,
+        "pythonVersion": "3.12",
+        "venvPath": str(ROOT),
+        "venv": ".venv",
+        "include": include,
+        "executionEnvironments": [{"root": root} for root in roots],
+    }
+    (folder / "pyrightconfig.json").write_text(json.dumps(config))
+    completed = subprocess.run(
+        [sys.executable, "-m", "pyright", "--outputjson"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    try:
+        report = json.loads(completed.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(
+            f"pyright failed: {completed.stdout[-2000:]}{completed.stderr[-2000:]}"
+        ) from None
+    analyzed = report["summary"]["filesAnalyzed"]
+    if analyzed < len(include):
+        raise RuntimeError(f"pyright analyzed {analyzed} files of {len(include)} included")
+    return [
+        (d["file"], d["range"]["start"]["line"] + 1, d.get("rule", ""), d["message"])
+        for d in report["generalDiagnostics"]
+        if d["severity"] == "error"
+    ]
+
+
+def file_keys(texts: dict[str, str]) -> dict[str, str]:
+    """Package file path -> hash of its tree and of the trees of the package files it imports."""
+    package = {p: t for p, t in texts.items() if p.startswith(PACKAGE + "/")}
+    facts = {path: _facts(text) for path, text in package.items()}
+    keys: dict[str, str] = {}
+    for path in package:
+        closure: set[str] = set()
+        pending = [path]
+        while pending:
+            current = pending.pop()
+            if current in closure or current not in facts:
+                continue
+            closure.add(current)
+            pending.extend(f"{PACKAGE}/{module}.py" for module in facts[current][1])
+        digest = hashlib.sha256(path.encode())
+        for member in sorted(closure):
+            digest.update(b"\0" + member.encode() + b"\0" + facts[member][0].encode())
+        keys[path] = digest.hexdigest()
+    return keys
+
+
+@functools.lru_cache(maxsize=8192)
+def _facts(text: str) -> tuple[str, frozenset[str]]:
+    """(hash of the tree without docstrings and of pyright's comment directives, package modules
+    it imports relatively)."""
+    tree = ast.parse(text)
+    directives = [line for line in text.splitlines() if "# pyright:" in line or "# type:" in line]
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    body[0].value.value = ""  # the docstring's text does not affect types
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module is None:
+                imported.update(alias.name for alias in node.names)
+            else:
+                imported.add(node.module.split(".")[0])
+    digest = hashlib.sha256(ast.dump(tree).encode())
+    digest.update("\n".join(directives).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest(), frozenset(imported)
