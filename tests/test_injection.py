@@ -33,7 +33,7 @@ from generator.formatting import format_code
 from generator.load import LoadedDescription, load_descriptions
 from generator.model import build_model
 from generator.naming import GENERATED_BUILTINS, GENERATOR_IMPORTS
-from generator.pipeline import OUTPUT_PACKAGE, generate_files
+from generator.pipeline import OUTPUT_PACKAGE, UserDescriptions, generate_files, validated_catalog
 from generator.render import environment, render_module
 from generator.validate import validate
 from generator.view import build_views
@@ -650,6 +650,36 @@ HOSTILE_IMPORTS = [
 def test_imports_name_objects_of_the_allowed_packages_only(bundled, tmp_path, dotted, phrase):
     change = _put(("imports", "MLP"), dotted)
     _rejected(bundled, tmp_path, {"mlp.json": change}, "mlp.json", "/imports/MLP", phrase)
+
+
+USER_IMPORTS = [
+    ("examples.custom_mlp.layers.GatedMLP", None),  # the user's own class: accepted
+    ("os.system", "is from Python's standard library"),
+    ("builtins.eval", "is from Python's standard library"),
+    ("torch.os", "names a module"),
+]
+
+
+@pytest.mark.parametrize(("dotted", "phrase"), USER_IMPORTS, ids=[d for d, _ in USER_IMPORTS])
+def test_your_own_descriptions_import_your_classes_but_not_the_standard_library(
+    tmp_path, dotted, phrase
+):
+    """A user's descriptions (`generate --schemas DIR --out PACKAGE_DIR`) exist to import the
+    user's own modules; the rest of the standard library stays out."""
+    folder = tmp_path / "schemas"
+    shutil.copytree(ROOT / "examples/custom_mlp/schemas", folder)
+    path = folder / "gated_mlp.json"
+    data = json.loads(path.read_text())
+    data["imports"]["GatedMLP"] = dotted
+    path.write_text(json.dumps(data))
+    user = UserDescriptions(tuple(sorted(folder.glob("*.json"))), "examples.custom_mlp.typed")
+    if phrase is None:
+        validated_catalog(ROOT / "schemas", tmp_path, user)
+        return
+    with pytest.raises(DescriptionErrors) as raised:
+        validated_catalog(ROOT / "schemas", tmp_path, user)
+    [error] = [e for e in raised.value.errors if e.pointer == "/imports/GatedMLP"]
+    assert error.file.endswith("gated_mlp.json") and phrase in error.message and error.fix
 
 
 # -- expressions -------------------------------------------------------------------------------
