@@ -1,7 +1,6 @@
 """Every generated name, decided in one place."""
 
 import re
-import sys
 
 from generator.model import BUNDLED_PACKAGE, Builder, Implementation
 
@@ -9,16 +8,9 @@ from generator.model import BUNDLED_PACKAGE, Builder, Implementation
 # in SUPPORT_MODULE, which a user's generated modules import from there too).
 PACKAGE = BUNDLED_PACKAGE
 
-# What a bundled description may import from (`imports`): megatron-core, torch, the typing names
-# its annotations use, and this package's own generated classes (e.g. a lifted subclass). A
-# user's own descriptions may also import their own classes: anything but the rest of the
-# standard library (`is_standard_library`).
+# What a description may import from (`imports`): megatron-core, torch, the typing names its
+# annotations use, and this package's own generated classes (e.g. a lifted subclass).
 IMPORT_PACKAGES = ("megatron.core.", "torch.", "typing.", "collections.abc.", f"{PACKAGE}.")
-
-
-def is_standard_library(dotted: str) -> bool:
-    """`os.system`, `subprocess.run`, `builtins.eval`: a path into Python's standard library."""
-    return dotted.split(".")[0] in sys.stdlib_module_names
 
 # The generated module of static run-time checks and helpers (templates/spec_values.py.j2).
 SUPPORT_MODULE = "spec_values"

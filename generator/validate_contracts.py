@@ -86,30 +86,25 @@ def error(location: Location, message: str, fix: str) -> DescriptionError:
     return DescriptionError(location.file, location.pointer, message, fix)
 
 
-def _check_import_path(at: Location, dotted: str, bundled: bool) -> Iterator[DescriptionError]:
-    """An import names a class, function or value, through identifiers only, of megatron-core,
-    torch, typing, collections.abc or the bundled generated package, or (`bundled` False: a
-    user's own descriptions) of any package outside the rest of Python's standard library."""
+def _check_import_path(at: Location, dotted: str, package: str) -> Iterator[DescriptionError]:
+    """An import names a class, function or value of megatron-core, torch, typing,
+    collections.abc or the generated package itself, through identifiers only; a user's
+    description (generated into `package`) may also import from that package's top level."""
     for part in dotted.split("."):
         problem = identifiers.problem(part)
         if problem is not None:
             yield error(at, f"in import {dotted!r}: {problem[0]}", problem[1])
             return
-    packages = ", ".join(p.removesuffix(".") for p in naming.IMPORT_PACKAGES)
-    if bundled and not dotted.startswith(naming.IMPORT_PACKAGES):
+    allowed = naming.IMPORT_PACKAGES
+    if package != naming.PACKAGE:
+        allowed += (package.split(".")[0] + ".",)  # the user's own modules
+    if not dotted.startswith(allowed):
+        packages = ", ".join(p.removesuffix(".") for p in allowed)
         yield error(
             at,
             f"import {dotted!r} is outside the packages a description imports from",
             f"import from {packages}: descriptions type megatron-core's slots, and generated "
             "code calls and reads what they import",
-        )
-    elif not dotted.startswith(naming.IMPORT_PACKAGES) and naming.is_standard_library(dotted):
-        yield error(
-            at,
-            f"import {dotted!r} is from Python's standard library",
-            f"import your own classes or from {packages}: generated code calls and reads what "
-            "descriptions import, and the rest of the standard library (os, subprocess, "
-            "builtins) holds nothing a slot is built with",
         )
     elif not resolves(dotted):
         yield error(
@@ -283,8 +278,9 @@ class ContractChecker:
                     f"import {name!r} shadows a generated name: {self.claimed_by(name)}",
                     "import it under another local name",
                 )
-            at = Location(description.file, f"/imports/{name}")
-            yield from _check_import_path(at, dotted, description.package == naming.PACKAGE)
+            yield from _check_import_path(
+                Location(description.file, f"/imports/{name}"), dotted, description.package
+            )
 
     def _check_type(
         self, description: Description, text: str, location: Location

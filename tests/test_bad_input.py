@@ -87,7 +87,7 @@ CASES = [
         _edit_bytes("mlp.json", lambda data: data.replace(b"Slots of", b"Slots\xe9 of", 1)),
         "mlp.json",
         ": /: ",
-        "not valid UTF-8: byte 0xe9",
+        "not UTF-8: byte 0xe9",
     ),
     (
         "key-written-twice",  # found by fuzzing: json.loads kept the last value silently
@@ -99,27 +99,16 @@ CASES = [
         "/module:",
         "key 'module' appears more than once",
     ),
-    (
-        "nul-in-a-doc",  # found by fuzzing: the generated module held a NUL and did not compile
-        _edit_text("mlp.json", lambda text: text.replace("Slots of", "Slots\\u0000 of", 1)),
-        "mlp.json",
-        "/doc:",
-        "the string holds '\\x00'",
-    ),
-    (
-        "unpaired-surrogate-in-a-doc",  # found by fuzzing: UnicodeEncodeError traceback in black
-        _edit_text("mlp.json", lambda text: text.replace("Slots of", "Slots\\ud800 of", 1)),
-        "mlp.json",
-        "/doc:",
-        "the string holds '\\ud800'",
-    ),
+    # A NUL or an unpaired surrogate in a doc (found by fuzzing: a module that did not compile,
+    # a UnicodeEncodeError traceback) is not bad input: docstrings escape every unprintable
+    # character (tests/test_injection.py, test_hostile_free_text_changes_only_string_constants).
     (
         # Python's `$` matches before a trailing newline, so jsonschema alone would accept it.
         "identifier-with-trailing-newline",
         _edit_json("mlp.json", _set([*FC1, "name"], "LinearFc1Builder\n")),
         "mlp.json",
         "/builders/0/name: ",
-        "does not match",
+        "is not an ASCII Python identifier",
     ),
     (
         "unknown-property-on-builder",
