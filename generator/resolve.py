@@ -46,9 +46,11 @@ def resolves(dotted: str) -> bool:
     return False
 
 
+@cache
 def _defines_at_top_level(module_file: Path, name: str) -> bool:
     """A `class` or `def` of `name` starting a line: the common case, found without parsing
-    (megatron-core's large modules are most of a cold run's parsing otherwise)."""
+    (megatron-core's large modules are most of a cold run's parsing otherwise). Cached:
+    resolves and is_module ask it for every import, every validation."""
     pattern = re.compile(rf"^(?:class|def|async def) {re.escape(name)}\b", re.MULTILINE)
     return pattern.search(_source_text(module_file)) is not None
 
