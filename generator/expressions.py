@@ -4,6 +4,7 @@ Type expressions allow names, dotted attributes, subscripts, `|`, None, `...` an
 inside `Literal[...]`; value expressions (defaults, fixed values) allow literals and names with
 their attributes; conditions (in spec factories) add not/and/or and comparisons. Nothing is
 evaluated: the checked tree is unparsed, so the generated code holds exactly what was checked.
+Each check is a pure function of the text, cached: validation and views check the same texts.
 
 Names and attributes are ASCII as written (Python folds look-alikes such as 'Ｍlp' into 'Mlp'
 and keeps other non-ASCII letters, which only look like ASCII ones), and none starts with two
@@ -15,6 +16,7 @@ import ast
 import io
 import tokenize
 from dataclasses import dataclass
+from functools import cache
 
 from generator import identifiers
 
@@ -39,6 +41,7 @@ class CheckedExpression:
 CONDITION_DUNDERS = frozenset({"__class__"})
 
 
+@cache
 def check_type_expression(text: str) -> CheckedExpression:
     """Validates a type expression such as `tuple[Tensor, Tensor | None]`."""
     tree = _parse(text)
@@ -48,6 +51,7 @@ def check_type_expression(text: str) -> CheckedExpression:
     return CheckedExpression(ast.unparse(tree), frozenset(names))
 
 
+@cache
 def check_value_expression(text: str) -> CheckedExpression:
     """Validates a value expression such as `AttnMaskType.causal`, `None` or `1e-5`."""
     tree = _parse(text)
@@ -57,6 +61,7 @@ def check_value_expression(text: str) -> CheckedExpression:
     return CheckedExpression(ast.unparse(tree), frozenset(names))
 
 
+@cache
 def check_condition_expression(
     text: str, predicates: frozenset[str] = frozenset()
 ) -> CheckedExpression:
@@ -72,6 +77,7 @@ def check_condition_expression(
     return CheckedExpression(ast.unparse(tree), frozenset(names))
 
 
+@cache
 def attribute_path(text: str) -> tuple[str, ...]:
     """Validates a dotted path such as `pg_collection.tp` and returns its parts."""
     tree = _parse(text)

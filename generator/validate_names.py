@@ -151,7 +151,7 @@ def _check_definitions(
     importers: dict[str, list[tuple[str, Description]]],
 ) -> Iterator[DescriptionError]:
     for name, location in _definitions(catalog, description):
-        itself = f"{naming.PACKAGE}.{description.module}.{name}"
+        itself = f"{description.qualified_module}.{name}"
         others = sorted({d.file for dotted, d in importers.get(name, []) if dotted != itself})
         if name in PYTHON_BUILTINS:
             yield error(

@@ -99,20 +99,9 @@ CASES = [
         "/module:",
         "key 'module' appears more than once",
     ),
-    (
-        "nul-in-a-doc",  # found by fuzzing: the generated module held a NUL and did not compile
-        _edit_text("mlp.json", lambda text: text.replace("Slots of", "Slots\\u0000 of", 1)),
-        "mlp.json",
-        "/doc:",
-        "the string holds '\\x00'",
-    ),
-    (
-        "unpaired-surrogate-in-a-doc",  # found by fuzzing: UnicodeEncodeError traceback in black
-        _edit_text("mlp.json", lambda text: text.replace("Slots of", "Slots\\ud800 of", 1)),
-        "mlp.json",
-        "/doc:",
-        "the string holds '\\ud800'",
-    ),
+    # A NUL or an unpaired surrogate in a doc (found by fuzzing: a module that did not compile,
+    # a UnicodeEncodeError traceback) is not bad input: docstrings escape every unprintable
+    # character (tests/test_injection.py, test_hostile_free_text_changes_only_string_constants).
     (
         # Python's `$` matches before a trailing newline, so jsonschema alone would accept it.
         "identifier-with-trailing-newline",

@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/custom_layer_specs.json
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   examples/custom_mlp/schemas/sdpa_attention.json
-# Input hash: da39c57a6532dc5395f8df050ebcda59
+# Input hash: ddabf71b1ec75e7642295314a5f0a941
 """Typed Protocols, adapters and layer-spec factories generated from your descriptions."""
 
 from .custom_layer_specs import get_gpt_layer_with_gated_mlp_spec
