@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: b48ed5fa669fdc125386dd22d5656ea4
+# Input hash: e0801284aadb89937f378d00eec40d40
 """GatedMLP (examples.custom_mlp.layers) in TransformerLayer's mlp slot, and its own slots."""
 
 from dataclasses import dataclass
