@@ -10,6 +10,7 @@ to another module (`import os`, `from torch import nn`) resolves, and `is_module
 import ast
 import importlib.util
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -200,3 +201,55 @@ def _assigned(targets: list[ast.expr]) -> set[str]:
             if isinstance(node, ast.Name):
                 names.add(node.id)
     return names
+
+
+def class_definition(dotted: str) -> tuple[str, ast.ClassDef] | None:
+    """The module and the `class` statement of the class `dotted` names, following the imports
+    that re-export it (megatron.core.transformer re-exports its classes); None when it is not a
+    top-level class of readable source."""
+    for _ in range(8):
+        if "." not in dotted:
+            return None
+        module, name = dotted.rsplit(".", 1)
+        module_file = _module_file(module)
+        if module_file is None:
+            return None
+        for node in _module_level(parsed_source(module_file).body):
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                return module, node
+        imported = _top_level(module_file).imported.get(name)
+        if imported is None:
+            return None
+        source, level, original = imported
+        package = module if module_file.stem == "__init__" else module.rpartition(".")[0]
+        dotted = f"{_import_origin(package, source, level)}.{original}"
+    return None
+
+
+def bound_in(module: str, name: str) -> str | None:
+    """The dotted path of what `name` refers to at top level of `module`: a class or function it
+    defines, or what it imports under that name (None: neither)."""
+    module_file = _module_file(module)
+    if module_file is None:
+        return None
+    top_level = _top_level(module_file)
+    imported = top_level.imported.get(name)
+    if imported is not None:
+        source, level, original = imported
+        package = module if module_file.stem == "__init__" else module.rpartition(".")[0]
+        return f"{_import_origin(package, source, level)}.{original}"
+    return f"{module}.{name}" if name in top_level.names else None
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements of a module's top level, also inside top-level `if`/`try` blocks."""
+    for node in body:
+        match node:
+            case ast.If(body=inner, orelse=orelse):
+                yield from _module_level(inner + orelse)
+            case ast.Try(body=inner, handlers=handlers, orelse=orelse, finalbody=final):
+                yield from _module_level(inner + orelse + final)
+                for handler in handlers:
+                    yield from _module_level(handler.body)
+            case _:
+                yield node

@@ -217,6 +217,24 @@ CASES = [
         "/builders/0/implementations/0/arguments/name:",
         "cannot rename",
     ),
+    (
+        # found by fuzzing: the adapter called ColumnParallelLinear without a required argument
+        "mapping-drops-a-required-argument",
+        _edit_json("mlp.json", _set([*FC1, "implementations", 0, "arguments", "init_method"], "drop")),
+        "mlp.json",
+        "/builders/0/implementations/0/arguments:",
+        "the call of ColumnParallelLinear requires 'init_method', which it is not given",
+    ),
+    (
+        "mapping-renames-to-an-argument-the-constructor-lacks",
+        _edit_json(
+            "mlp.json",
+            _set([*FC1, "implementations", 0, "arguments", "gather_output"], {"rename": "gather"}),
+        ),
+        "mlp.json",
+        "/builders/0/implementations/0/arguments:",
+        "the call of ColumnParallelLinear has no parameter 'gather'",
+    ),
 ]
 
 
