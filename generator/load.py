@@ -85,12 +85,17 @@ def load_descriptions(
         if duplicates.found:
             errors.extend(duplicates.errors(document, file))
             continue
-        if fast.is_valid(document):
-            loaded.append(LoadedDescription(file, text, document))
+        try:
+            valid = fast.is_valid(document)
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON): jsonschema-rs takes UTF-8
+            problems = _schema_errors(validator, document, file)
         else:
-            errors.extend(
-                _schema_errors(validator, document, file) or _fast_errors(fast, document, file)
-            )
+            problems = [] if valid else _schema_errors(validator, document, file)
+            problems = problems or ([] if valid else _fast_errors(fast, document, file))
+        if problems:
+            errors.extend(problems)
+        else:
+            loaded.append(LoadedDescription(file, text, document))
     if errors:
         raise DescriptionErrors(errors)
     return loaded

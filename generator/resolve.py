@@ -102,9 +102,17 @@ def _module_file(module: str) -> Path | None:
     for location in spec.submodule_search_locations:
         base = Path(location).joinpath(*rest)
         for candidate in _candidates(base):
-            if candidate.is_file():
+            if _is_file(candidate):
                 return candidate
     return None
+
+
+def _is_file(path: Path) -> bool:
+    """`path.is_file()`, False also for a name the file system cannot hold (too long)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _candidates(base: Path) -> tuple[Path, ...]:
@@ -128,7 +136,7 @@ def _star_source(module_file: Path, node: ast.ImportFrom) -> Path | None:
     for _ in range(node.level - 1):
         base = base.parent
     base = base.joinpath(*node.module.split("."))
-    return next((c for c in _candidates(base) if c.is_file()), None)
+    return next((c for c in _candidates(base) if _is_file(c)), None)
 
 
 @dataclass(frozen=True)

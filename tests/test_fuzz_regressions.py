@@ -91,3 +91,29 @@ def test_an_import_alias_the_generated_code_needs_for_itself_is_a_located_error(
     ]
     assert "takes the name of typing.Protocol" in errors[0].message
     assert "another local name" in errors[0].fix
+
+
+def test_a_lone_surrogate_in_a_name_is_a_located_error(tmp_path: Path) -> None:
+    # JSON's "\ud800" escape decodes to a lone surrogate, which jsonschema-rs cannot take
+    # (a UnicodeEncodeError traceback before).
+    edit: Edit = lambda text: text.replace(
+        '"configure_fused_tp_inference"', '"configure_fused_tp_inference\\ud800"', 1
+    )
+    errors = _rejected(tmp_path, {"transformer_block.json": edit})
+    assert [(e.file, e.pointer) for e in errors] == [
+        ("schemas/megatron_core/transformer_block.json", "/interfaces/0/methods/3/name")
+    ]
+
+
+def test_an_import_path_too_long_for_a_file_name_is_a_located_error(tmp_path: Path) -> None:
+    # Looking for `transforme<300 x>r/identity_op.py` raised OSError (name too long) before.
+    long_module = "transforme" + "x" * 300 + "r"
+    edit: Edit = lambda text: text.replace(
+        "megatron.core.transformer.identity_op.IdentityOp",
+        f"megatron.core.{long_module}.identity_op.IdentityOp",
+    )
+    errors = _rejected(tmp_path, {"layer_norm.json": edit})
+    assert [(e.file, e.pointer) for e in errors] == [
+        ("schemas/megatron_core/layer_norm.json", "/imports/IdentityOp")
+    ]
+    assert "does not resolve in the installed packages" in errors[0].message

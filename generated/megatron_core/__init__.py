@@ -23,7 +23,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: db714b46b0f414012979c8c23a391776
+# Input hash: 6eea78576440b650dbdae09c07995aec
 """Typed Protocols, adapters and layer-spec factories for megatron-core 0.19.2."""
 
 from .absorbed_mla import (

@@ -2,7 +2,7 @@
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a2615601152da5a456e1f85be7d22ed2
+# Input hash: 881abb09122b247013630aab4e43258f
 """Slots of GatedDeltaNetSubmodules (megatron.core.ssm.gated_delta_net.common), built by
 GatedDeltaNet (the _GDNBase subclass the specs use).
 """

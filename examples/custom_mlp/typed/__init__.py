@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/custom_layer_specs.json
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   examples/custom_mlp/schemas/sdpa_attention.json
-# Input hash: 9d6f280d53afa84b31f354675f12f524
+# Input hash: 1dc47211eeb6d1b98133299f372d1583
 """Typed Protocols, adapters and layer-spec factories generated from your descriptions."""
 
 from .custom_layer_specs import get_gpt_layer_with_gated_mlp_spec

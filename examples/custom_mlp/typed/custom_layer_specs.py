@@ -8,7 +8,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 3c9ea46ab9a5caa07721327f5d1f47aa
+# Input hash: eecbec587ddac565a0335b7142e8f73b
 """A GPT layer spec with GatedMLP and (by default) SDPACoreAttention; everything else as
 get_gpt_layer_local_spec.
 """
