@@ -39,9 +39,7 @@ class Signature:
     def problems(self, positional: int, keywords: list[str]) -> list[str]:
         """Why a call with `positional` positional arguments, then `keywords`, does not bind
         (Python's own rules, as pyright applies them); empty when it does."""
-        takes_position = [
-            p for p in self.parameters if p.binding is not Binding.KEYWORD_ONLY
-        ]
+        takes_position = [p for p in self.parameters if p.binding is not Binding.KEYWORD_ONLY]
         problems: list[str] = []
         if positional > len(takes_position) and not self.var_positional:
             problems.append(
@@ -114,9 +112,11 @@ def _signature(owner: str, arguments: ast.arguments) -> Signature:
     parameters = [
         Accepted(
             argument.arg,
-            Binding.POSITIONAL_ONLY
-            if argument in arguments.posonlyargs
-            else Binding.POSITIONAL_OR_KEYWORD,
+            (
+                Binding.POSITIONAL_ONLY
+                if argument in arguments.posonlyargs
+                else Binding.POSITIONAL_OR_KEYWORD
+            ),
             index < first_default,
         )
         for index, argument in enumerate(positional)

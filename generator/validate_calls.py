@@ -33,7 +33,10 @@ def check_call(
     positional = 0
     keywords: list[str] = []
     for mapping in ordered_mappings(builder, implementation):
-        if mapping.kind is MappingKind.PASS and kinds[mapping.parameter] is ParameterKind.POSITIONAL:
+        if (
+            mapping.kind is MappingKind.PASS
+            and kinds[mapping.parameter] is ParameterKind.POSITIONAL
+        ):
             positional += 1
         elif mapping.kind is MappingKind.PASS:
             keywords.append(mapping.parameter)

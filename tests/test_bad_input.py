@@ -220,7 +220,9 @@ CASES = [
     (
         # found by fuzzing: the adapter called ColumnParallelLinear without a required argument
         "mapping-drops-a-required-argument",
-        _edit_json("mlp.json", _set([*FC1, "implementations", 0, "arguments", "init_method"], "drop")),
+        _edit_json(
+            "mlp.json", _set([*FC1, "implementations", 0, "arguments", "init_method"], "drop")
+        ),
         "mlp.json",
         "/builders/0/implementations/0/arguments:",
         "the call of ColumnParallelLinear requires 'init_method', which it is not given",

@@ -44,9 +44,7 @@ def _rejected(folder: Path, edits: dict[str, Edit]) -> list[DescriptionError]:
 ACCEPTED: dict[str, dict[str, Edit]] = {
     # An imports key other than the object's own name, used in a type expression: the code
     # imported the object under its own name and printed the alias (undefined).
-    "import-alias-in-a-type-expression": {
-        "cross_attention.json": _rename("Tensor", "TorchTensor")
-    },
+    "import-alias-in-a-type-expression": {"cross_attention.json": _rename("Tensor", "TorchTensor")},
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from generator.signatures import Accepted, Binding, Signature, constructor
 
-MODULE = '''
+MODULE = """
 from megatron.core.transformer.mlp import MLP
 import torch
 
@@ -41,7 +41,7 @@ class FromAttribute(torch.nn.Module):
 
 class Plain:
     pass
-'''
+"""
 
 
 @pytest.fixture

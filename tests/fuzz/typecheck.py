@@ -13,16 +13,13 @@ pyright run per batch.
 import ast
 import functools
 import hashlib
-import json
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.fuzz.mutations import ROOT
+from tests.pyright_runner import run_pyright
 
 PACKAGE = "generated/megatron_core"
 
@@ -95,56 +92,29 @@ class TypeChecker:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_text(text, encoding="utf-8", errors="surrogatepass")
                 include += [f"v{index}/{path}" for path in sorted(todo)]
-            diagnostics = run_pyright(folder, include, [f"v{i}" for i in range(len(batch))])
+            roots = [f"v{i}" for i in range(len(batch))]
+            diagnostics, _ = run_pyright(folder, include=include, roots=roots)
         self.pyright_runs += 1
         self.checked_files += len(include)
         errors: list[TypeError_] = []
         failed: set[tuple[int, str]] = set()
-        for file, line, rule, message in diagnostics:
-            relative = Path(file).relative_to(folder)
+        for diagnostic in diagnostics:
+            relative = Path(diagnostic.file).relative_to(folder)
             index = int(relative.parts[0].removeprefix("v"))
             path = Path(*relative.parts[1:]).as_posix()
             failed.add((index, path))
-            errors.append(TypeError_(batch[index][0].label, path, line, rule, message))
+            errors.append(
+                TypeError_(
+                    batch[index][0].label,
+                    path,
+                    diagnostic.line,
+                    diagnostic.rule,
+                    diagnostic.message,
+                )
+            )
         for index, (_, todo) in enumerate(batch):
             self.clean.update(key for path, key in todo.items() if (index, path) not in failed)
         return errors
-
-
-def run_pyright(
-    folder: Path, include: list[str], roots: list[str]
-) -> list[tuple[str, int, str, str]]:
-    """Errors (file, 1-based line, rule, message) of pyright strict with the project's venv."""
-    config = {
-        "typeCheckingMode": "strict",
-        "reportMissingTypeStubs": False,
-        "pythonVersion": "3.12",
-        "venvPath": str(ROOT),
-        "venv": ".venv",
-        "include": include,
-        "executionEnvironments": [{"root": root} for root in roots],
-    }
-    (folder / "pyrightconfig.json").write_text(json.dumps(config))
-    completed = subprocess.run(
-        [sys.executable, "-m", "pyright", "--outputjson"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-    )
-    try:
-        report = json.loads(completed.stdout)
-    except json.JSONDecodeError:
-        raise RuntimeError(
-            f"pyright failed: {completed.stdout[-2000:]}{completed.stderr[-2000:]}"
-        ) from None
-    analyzed = report["summary"]["filesAnalyzed"]
-    if analyzed < len(include):
-        raise RuntimeError(f"pyright analyzed {analyzed} files of {len(include)} included")
-    return [
-        (d["file"], d["range"]["start"]["line"] + 1, d.get("rule", ""), d["message"])
-        for d in report["generalDiagnostics"]
-        if d["severity"] == "error"
-    ]
 
 
 def file_keys(texts: dict[str, str]) -> dict[str, str]:
