@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, help_text in COMMANDS.items():
         if name == chosen:
             module = command(name)
-            module.configure(subparsers.add_parser(name, help=help_text, description=module.__doc__))
+            module.configure(
+                subparsers.add_parser(name, help=help_text, description=module.__doc__)
+            )
         else:
             subparsers.add_parser(name, help=help_text)
     args = parser.parse_args(arguments)

@@ -8,9 +8,10 @@ from generator.cache import TextCache, key
 from generator.fingerprint import generator_fingerprint
 from generator.formatting import BLACK_VERSION, format_code
 from generator.load import load_descriptions
-from generator.model import build_model
+from generator.model import Location, build_model
 from generator.render import environment, render_module, render_package
 from generator.slots import readme_files
+from generator.typecheck import origins
 from generator.validate import Catalog, validate
 from generator.naming import SUPPORT_MODULE
 from generator.view import build_views
@@ -57,10 +58,21 @@ def _formatter(
     return made
 
 
+@dataclass(frozen=True)
+class Output:
+    files: dict[Path, str]
+    origins: dict[str, Location]  # generated name -> where it was described (for typecheck)
+
+
 def generate_files(
     schemas_dir: Path, root: Path, formatted: TextCache | None = None
 ) -> dict[Path, str]:
-    """All generated files, keyed by path relative to the project root.
+    """All generated files, keyed by path relative to the project root."""
+    return generate_output(schemas_dir, root, formatted).files
+
+
+def generate_output(schemas_dir: Path, root: Path, formatted: TextCache | None = None) -> Output:
+    """All generated files, keyed by path relative to the project root, with their origins.
 
     With `formatted`, a module whose view is unchanged since an earlier run is taken from the
     cache instead of being rendered and formatted again (the view holds everything the file is
@@ -91,7 +103,7 @@ def generate_files(
             module, "module.py.j2", lambda: render_module(env, module)
         )
     files.update(readme_files(catalog, root))  # README.md's slots table, when there is one
-    return files
+    return Output(files, origins(catalog))
 
 
 def generate_user_files(
@@ -100,6 +112,16 @@ def generate_user_files(
     user: UserDescriptions,
     formatted: TextCache | None = None,
 ) -> dict[Path, str]:
+    """The user's package (generate_user_output's files)."""
+    return generate_user_output(schemas_dir, root, user, formatted).files
+
+
+def generate_user_output(
+    schemas_dir: Path,
+    root: Path,
+    user: UserDescriptions,
+    formatted: TextCache | None = None,
+) -> Output:
     """The user's package: one module per user description that generates code, and the package
     `__init__`, keyed by path relative to the package folder. Bundled names are imported from
     `generated.megatron_core`; nothing of the bundled output is produced."""
@@ -115,4 +137,4 @@ def generate_user_files(
     }
     for module in modules:
         files[Path(module.path)] = made(module, "module.py.j2", lambda: render_module(env, module))
-    return files
+    return Output(files, origins(catalog))

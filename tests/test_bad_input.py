@@ -70,6 +70,7 @@ def _append_copy(keys: list) -> Callable[[dict], None]:
 
 
 FC1 = ["builders", 0]  # LinearFc1Builder in mlp.json
+MISTYPED = "ProcessGroupCollection"  # for MambaMixerBuilder's config (a TransformerConfig)
 # get_mlp_module_spec's local dense MLP: its linear_fc1 adapter.
 SPEC_FC1 = ["specs", 0, "body", "else", "else", "submodules", "slots", "linear_fc1", "adapter"]
 
@@ -237,6 +238,16 @@ CASES = [
         "/builders/0/implementations/0/arguments:",
         "the call of ColumnParallelLinear has no parameter 'gather'",
     ),
+    (
+        # found by fuzzing: config typed as a ProcessGroupCollection; only pyright knows that
+        # MambaMixer's config is a TransformerConfig (generator/typecheck.py)
+        "builder-parameter-type-disagrees-with-upstream",
+        _edit_json("mamba_layer.json", _set(["builders", 0, "parameters", 0, "type"], MISTYPED)),
+        "mamba_layer.json",
+        "/builders/0/implementations/0:",
+        'fails pyright strict (reportArgumentType): Argument of type "ProcessGroupCollection" '
+        'cannot be assigned to parameter "config" of type "TransformerConfig"',
+    ),
 ]
 
 
@@ -273,3 +284,17 @@ def test_unmodified_copy_is_accepted_and_matches_generated_output(workspace):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "up to date" in result.stdout
     assert tree(root / "generated") == before
+
+
+def test_no_typecheck_writes_code_that_pyright_would_refuse(workspace):
+    schemas, root = workspace
+    mistype = _edit_json(
+        "mamba_layer.json", _set(["builders", 0, "parameters", 0, "type"], MISTYPED)
+    )
+    mistype(schemas)
+
+    result = run_generator(root, "--no-typecheck")
+
+    assert result.returncode == 0, result.stderr
+    written = (root / "generated" / "megatron_core" / "mamba_layer.py").read_text()
+    assert "config: ProcessGroupCollection" in written

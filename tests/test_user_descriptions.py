@@ -620,6 +620,7 @@ def test_repeatable_schemas_generate_one_package_outside_the_root_that_imports(
     monkeypatch.setattr(sys, "path", [str(tmp_path / "elsewhere"), *sys.path])
     from megatron.core.transformer.attention import SelfAttentionSubmodules
 
+    importlib.invalidate_caches()  # the package was written after this process looked there
     try:
         specs = importlib.import_module("mypkg.typed.my_specs")
         submodules = specs.get_my_self_attention_submodules()

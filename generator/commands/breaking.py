@@ -29,7 +29,6 @@ from generator.commands.breaking_rules import RULES, rules_help
 from generator.commands.paths import ROOT
 
 
-
 class InputError(Exception):
     """Bad input (exit 2); the message says what to do."""
 

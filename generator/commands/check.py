@@ -38,7 +38,6 @@ from generator.commands.drift_signatures import implementations, interface_metho
 from generator.commands.paths import ROOT, SCHEMAS
 
 
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(

@@ -37,7 +37,6 @@ from generator.commands.spec_walk import Walker, load_catalog
 from generator.errors import DescriptionErrors
 
 
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     add_factory_arguments(parser, config_required=True)

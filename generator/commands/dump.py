@@ -13,7 +13,6 @@ from generator.pipeline import validated_catalog
 from generator.commands.paths import ROOT, SCHEMAS
 
 
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schemas", type=Path, default=SCHEMAS)
 

@@ -31,7 +31,6 @@ from generator.commands.factory import (
 from generator.commands.spec_walk import Origin, WalkNode, Walker, load_catalog
 from generator.errors import DescriptionErrors
 
-
 _STYLES = {
     "call site": "green",
     "fixed": "cyan",

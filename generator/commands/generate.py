@@ -7,7 +7,11 @@ A bundled run whose inputs and outputs are as the last run left them stops after
 (generator.incremental); otherwise every stage runs, and modules whose view is unchanged are
 taken from the cache of formatted modules instead of being rendered and formatted again.
 
-Exit status: 0 written or up to date; 1 invalid descriptions, or (--check) output out of date;
+Before writing, pyright strict checks the modules whose code is new (generator.typecheck): code
+that disagrees with megatron-core's annotations is an error in the description that generated it.
+
+Exit status: 0 written or up to date; 1 invalid descriptions (pyright's errors included), or
+(--check) output out of date;
 2 a bad --root, --schemas, --out or --package (nothing is generated or written then); 130
 interrupted (Ctrl-C).
 """
@@ -57,6 +61,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "README.md",
     )
     parser.add_argument(
+        "--no-typecheck",
+        action="store_true",
+        help="write without running pyright strict on the new code first (CI's pyright gate "
+        "still checks it)",
+    )
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="run every stage on every file, and neither read nor write .cache/generator/",
@@ -100,7 +110,14 @@ def _run(args: argparse.Namespace) -> int:
     from generator.commands.generate_full import generate
 
     formatted = None if args.no_cache else TextCache(root / CACHE_DIR / "formatted")
-    status, files = generate(schemas, root, check=args.check, formatted=formatted, started=started)
+    status, files = generate(
+        schemas,
+        root,
+        check=args.check,
+        formatted=formatted,
+        typecheck=not args.no_typecheck,
+        started=started,
+    )
     if status == 0 and not args.no_cache:
         record(root, inputs, files)
     return status

@@ -7,20 +7,26 @@ from pathlib import Path
 from generator.cache import TextCache
 from generator.errors import DescriptionErrors
 from generator.output import Drift, compare, write_atomically
-from generator.pipeline import generate_files
+from generator.pipeline import OUTPUT_PACKAGE, generate_output
 from generator.slots import README
+from generator.typecheck import PyrightUnavailable, check_output
 
 
 def generate(
-    schemas: Path, root: Path, *, check: bool, formatted: TextCache | None, started: float
+    schemas: Path,
+    root: Path,
+    *,
+    check: bool,
+    formatted: TextCache | None,
+    typecheck: bool,
+    started: float,
 ) -> tuple[int, dict[Path, str]]:
     """(exit status, the files made). Prints what it did or why it failed."""
     try:
-        files = generate_files(schemas, root, formatted)
+        output = generate_output(schemas, root, formatted)
     except DescriptionErrors as errors:
-        print(errors, file=sys.stderr)
-        print(f"{len(errors.errors)} error(s); generated/ was not changed.", file=sys.stderr)
-        return 1, {}
+        return _rejected(errors), {}
+    files = output.files
     made = (
         f"{formatted.misses} of {len(files)} files rendered" if formatted else f"{len(files)} files"
     )
@@ -32,11 +38,30 @@ def generate(
         seconds = time.perf_counter() - started
         print(f"{outputs} already up to date ({made}, {seconds:.2f} s).")
         return 0, files
+    if typecheck:
+        texts = {path.as_posix(): text for path, text in files.items()}
+        try:
+            problems = check_output(texts, root, OUTPUT_PACKAGE.as_posix(), output.origins)
+        except PyrightUnavailable as why:
+            print(f"error: pyright could not check the new code: {why}", file=sys.stderr)
+            print(
+                "  fix: run `make generate` (it installs pyright), or pass --no-typecheck",
+                file=sys.stderr,
+            )
+            return 2, {}
+        if problems:
+            return _rejected(DescriptionErrors(problems)), {}
     write_atomically(root, files)
     changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
     seconds = time.perf_counter() - started
     print(f"wrote {outputs} ({made}, {changed} changed, {seconds:.2f} s).")
     return 0, files
+
+
+def _rejected(errors: DescriptionErrors) -> int:
+    print(errors, file=sys.stderr)
+    print(f"{len(errors.errors)} error(s); generated/ was not changed.", file=sys.stderr)
+    return 1
 
 
 def report_check(drift: Drift, outputs: str, made: str, command: str) -> int:

@@ -6,6 +6,7 @@ touched. Formatted modules are cached as in the bundled run.
 """
 
 import argparse
+import importlib.util
 import shlex
 import sys
 import time
@@ -14,7 +15,8 @@ from pathlib import Path
 from generator.cache import CACHE_DIR, TextCache
 from generator.errors import DescriptionErrors
 from generator.output import compare, write_atomically
-from generator.pipeline import generate_user_files
+from generator.pipeline import generate_user_output
+from generator.typecheck import PyrightUnavailable, check_output
 
 from generator.commands.generate_full import report_check
 from generator.commands.paths import ROOT
@@ -22,8 +24,9 @@ from generator.commands.user_output import UsageError, user_target
 
 
 def generate_user(args: argparse.Namespace, root: Path, started: float) -> int:
-    """Exit status: 0 written or up to date, 1 invalid descriptions or (--check) out of date,
-    2 a bad --schemas, --out or --package."""
+    """Exit status: 0 written or up to date, 1 invalid descriptions (pyright's errors in the new
+    code included) or (--check) out of date, 2 a bad --schemas, --out or --package, or no
+    pyright to check the new code with."""
     try:
         if args.package is not None and args.out is None:
             raise UsageError("--package needs --out", "add --out PACKAGE_DIR")
@@ -38,12 +41,10 @@ def generate_user(args: argparse.Namespace, root: Path, started: float) -> int:
     shown = f"{target.owned.as_posix()}/" if target.base == root else f"{target.out}/"
     formatted = None if args.no_cache else TextCache(root / CACHE_DIR / "formatted")
     try:
-        package_files = generate_user_files(root / "schemas", root, target.descriptions, formatted)
+        output = generate_user_output(root / "schemas", root, target.descriptions, formatted)
     except DescriptionErrors as errors:
-        print(errors, file=sys.stderr)
-        print(f"{len(errors.errors)} error(s); {shown} was not changed.", file=sys.stderr)
-        return 1
-    files = {target.owned / path: text for path, text in package_files.items()}
+        return _rejected(errors, shown)
+    files = {target.owned / path: text for path, text in output.files.items()}
     made = (
         f"{formatted.misses} of {len(files)} files rendered" if formatted else f"{len(files)} files"
     )
@@ -55,11 +56,45 @@ def generate_user(args: argparse.Namespace, root: Path, started: float) -> int:
         seconds = time.perf_counter() - started
         print(f"{shown} (package {package}) already up to date ({made}, {seconds:.2f} s).")
         return 0
+    if not args.no_typecheck:
+        texts = {path.as_posix(): text for path, text in files.items()}
+        try:
+            # The bundled package and the user's own modules are imported from where they are.
+            imported_from = (_bundled_import_root(root), target.import_root)
+            problems = check_output(
+                texts, target.base, target.owned.as_posix(), output.origins, imported_from
+            )
+        except PyrightUnavailable as why:
+            print(f"error: pyright could not check the new code: {why}", file=sys.stderr)
+            print(
+                "  fix: install pyright in this environment, or pass --no-typecheck",
+                file=sys.stderr,
+            )
+            return 2
+        if problems:
+            return _rejected(DescriptionErrors(problems), shown)
     write_atomically(target.base, files, target.owned)
     changed = len(drift.stale) + len(drift.missing) + len(drift.orphaned)
     seconds = time.perf_counter() - started
     print(f"wrote {shown} (package {package}; {made}, {changed} changed, {seconds:.2f} s).")
     return 0
+
+
+def _bundled_import_root(root: Path) -> Path:
+    """Where `generated.megatron_core` is imported from: the root when it holds generated/, else
+    wherever Python finds the package."""
+    if (root / "generated" / "__init__.py").is_file():
+        return root
+    spec = importlib.util.find_spec("generated")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).parent
+    return root
+
+
+def _rejected(errors: DescriptionErrors, shown: str) -> int:
+    print(errors, file=sys.stderr)
+    print(f"{len(errors.errors)} error(s); {shown} was not changed.", file=sys.stderr)
+    return 1
 
 
 def _command(args: argparse.Namespace) -> str:

@@ -28,7 +28,6 @@ from generator.commands.draft import Draft, InferError, draft
 from generator.commands.paths import SCHEMAS
 
 
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(

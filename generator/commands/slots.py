@@ -11,7 +11,6 @@ from generator.slots import inventory, render_text, upstream_slots
 from generator.commands.paths import ROOT, SCHEMAS
 
 
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schemas", type=Path, default=SCHEMAS)
 
