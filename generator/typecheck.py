@@ -73,7 +73,9 @@ def origins(catalog: Catalog) -> dict[str, Location]:
             found[naming.submodules_constructor_name(parent.submodules)] = parent.location
             if parent.lifted is not None:
                 found[naming.lifted_class_name(parent.class_name)] = parent.location
-                found[naming.lifted_submodules_name(parent.class_name)] = parent.location
+                lifted = naming.lifted_submodules_name(parent.class_name)
+                found[lifted] = parent.location
+                found[naming.submodules_constructor_name(lifted)] = parent.location
         if description.providers is not None:
             providers = description.providers
             for name in providers.generated_names:

@@ -116,3 +116,23 @@ def test_the_message_names_the_generated_code_and_keeps_every_line_of_pyrights_o
         "pyright strict (reportCallIssue): a; b"
     )
     assert "\n" not in located.error.fix
+
+
+def test_every_class_and_function_generated_from_a_description_has_an_origin():
+    import ast
+    from pathlib import Path
+
+    from generator.naming import SUPPORT_MODULE
+    from generator.pipeline import validated_catalog
+    from generator.typecheck import origins
+
+    root = Path(__file__).resolve().parent.parent
+    found = origins(validated_catalog(root / "schemas", root))
+    missing = [
+        f"{path.name}: {node.name}"
+        for path in sorted((root / PACKAGE).glob("*.py"))
+        if path.stem not in {"__init__", SUPPORT_MODULE}  # the package and its static helpers
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name not in found
+    ]
+    assert missing == []

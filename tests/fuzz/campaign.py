@@ -16,9 +16,10 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
-from tests.fuzz.harness import Defect, Workspace, content_hash
+from generator.typecheck import PyrightError, locate
+from tests.fuzz.harness import Defect, Workspace, content_hash, unclear
 from tests.fuzz.mutations import KINDS, ROOT, MutatedInput, mutated_inputs
-from tests.fuzz.typecheck import TypeChecker, Variant, file_keys
+from tests.fuzz.typecheck import TypeChecker, TypeError_, Variant, file_keys
 
 
 @dataclass
@@ -80,7 +81,13 @@ def run_shard(shard_seed: int, budget: int, progress: bool = False) -> ShardResu
                 output = content_hash(outcome.changed | {p: "" for p in outcome.removed})
                 if output not in seen_outputs:
                     seen_outputs.add(output)
-                    variant = Variant(mutated.describe(), outcome.changed, outcome.removed)
+                    variant = Variant(
+                        mutated.describe(),
+                        outcome.changed,
+                        outcome.removed,
+                        outcome.origins,
+                        written,
+                    )
                     keys = set(file_keys(variant.files(workspace.baseline)).values())
                     if keys - seen_keys:  # something pyright has not seen yet
                         seen_keys.update(keys)
@@ -108,6 +115,7 @@ class Summary:
     rejected: int
     errors: int
     distinct_outputs: int  # accepted outputs with files pyright had not seen (deduplicated)
+    typecheck_rejected: int  # of those, refused by generate's pyright stage, each error located
     pyright_files: int
     pyright_runs: int
     by_kind: dict[str, KindCount]
@@ -119,9 +127,11 @@ class Summary:
     def render(self) -> str:
         lines = [
             f"inputs run: {self.inputs} ({self.distinct_inputs} distinct)",
-            f"accepted: {self.accepted} ({self.distinct_outputs} outputs with new code; "
+            f"passed validation: {self.accepted} ({self.distinct_outputs} outputs with new code; "
             f"{self.pyright_files} files checked by pyright strict in {self.pyright_runs} runs)",
-            f"rejected with clear errors: {self.rejected} ({self.errors} errors)",
+            f"  of those outputs, refused by generate's pyright stage with located errors: "
+            f"{self.typecheck_rejected}",
+            f"rejected by validation with clear errors: {self.rejected} ({self.errors} errors)",
             f"defects: {len(self.defects)}",
             f"time: {self.seconds:.0f} s ({self.fuzz_seconds:.0f} s fuzzing, "
             f"{self.pyright_seconds:.0f} s pyright)",
@@ -181,15 +191,35 @@ def run_campaign(
             file=sys.stderr,
             flush=True,
         )
-    failed_variants: set[str] = set()
+    # What `generate` does with pyright's errors (generator.typecheck): each must be located at
+    # the description element that generated the code, clearly; else it is a defect.
+    by_variant: dict[str, list[TypeError_]] = {}
     for error in checker.check(variants, jobs=jobs):
-        signature = f"{error.rule}: {error.message.splitlines()[0]}"
-        detail = f"{error.file}:{error.line}: {error.rule}: {error.message}"
-        defects.append(Defect("pyright", signature, detail, error.variant))
-        if error.variant not in failed_variants:
-            failed_variants.add(error.variant)
-            for kind in kinds_of.get(error.variant, []):
-                by_kind[kind].defects += 1
+        by_variant.setdefault(error.variant, []).append(error)
+    labelled = {variant.label: variant for variant in variants}
+    typecheck_rejected = 0
+    for label, errors in by_variant.items():
+        variant = labelled[label]
+        found = [PyrightError(e.file, e.line, e.rule, e.message) for e in errors]
+        unlocated = [
+            (error, located.error)
+            for error, located in zip(
+                errors, locate(found, variant.files(checker.baseline), variant.origins), strict=True
+            )
+            if not located.exact or unclear([located.error], variant.written)
+        ]
+        if not unlocated:
+            typecheck_rejected += 1
+            continue
+        for error, described in unlocated:
+            signature = f"{error.rule}: {error.message.splitlines()[0]}"
+            detail = (
+                f"{error.file}:{error.line}: {error.rule}: {error.message}\n"
+                f"located at {described.file}: {described.pointer or '/'}"
+            )
+            defects.append(Defect("pyright_unlocated", signature, detail, label))
+        for kind in kinds_of.get(label, []):
+            by_kind[kind].defects += 1
     finished = time.perf_counter()
     return Summary(
         inputs=sum(s.inputs for s in shards),
@@ -198,6 +228,7 @@ def run_campaign(
         rejected=sum(s.rejected for s in shards),
         errors=sum(s.errors for s in shards),
         distinct_outputs=len(variants),
+        typecheck_rejected=typecheck_rejected,
         pyright_files=checker.checked_files,
         pyright_runs=checker.pyright_runs,
         by_kind=by_kind,

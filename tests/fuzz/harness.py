@@ -23,7 +23,8 @@ import generator.pipeline
 from generator.errors import DescriptionError, DescriptionErrors
 from generator.formatting import format_code
 from generator.output import compare, write_atomically
-from generator.pipeline import generate_files
+from generator.model import Location
+from generator.pipeline import generate_files, generate_output
 from tests.fuzz.mutations import ROOT, SENTINEL, MutatedInput, corpus
 
 README = Path("README.md")
@@ -46,6 +47,7 @@ class Outcome:
     defects: list[Defect] = field(default_factory=list)
     changed: dict[str, str] = field(default_factory=dict)  # accepted: .py files unlike baseline
     removed: tuple[str, ...] = ()  # accepted: baseline .py files no longer generated
+    origins: dict[str, Location] = field(default_factory=dict)  # accepted: generated names
     error_count: int = 0
 
 
@@ -151,10 +153,10 @@ class Workspace:
 
         before = snapshot(self.root)
         try:
-            files = generate_files(self.schemas, self.root)
+            output = generate_output(self.schemas, self.root)
         except DescriptionErrors as errors:
             outcome.error_count = len(errors.errors)
-            for problem in _unclear(errors.errors, written):
+            for problem in unclear(errors.errors, written):
                 defect("unclear_error", problem.split(":")[0], problem)
             if snapshot(self.root) != before:
                 defect(
@@ -167,6 +169,7 @@ class Workspace:
             return defect(
                 "traceback", _where(error), "".join(traceback.format_exception(error))[-3000:]
             )
+        files, outcome.origins = output.files, output.origins
         outcome.accepted = True
         if duplicated_key:
             defect("duplicate_key_accepted", "a key written twice in one object was accepted", "")
@@ -250,7 +253,7 @@ def _resolves(document: Any, location: str) -> bool:
     return True
 
 
-def _unclear(errors: list[DescriptionError], written: dict[str, bytes]) -> list[str]:
+def unclear(errors: list[DescriptionError], written: dict[str, bytes]) -> list[str]:
     """Why errors are not clear: each must name a description file, a JSON pointer that
     resolves in it, a message and what to do, each on one line."""
     if not errors:

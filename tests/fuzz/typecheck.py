@@ -10,15 +10,14 @@ execution environment rooted there (so its relative imports resolve to its own f
 pyright run per batch.
 """
 
-import ast
-import functools
-import hashlib
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from generator.model import Location
+from generator.typecheck import source_keys
 from tests.pyright_runner import run_pyright
 
 PACKAGE = "generated/megatron_core"
@@ -31,6 +30,8 @@ class Variant:
     label: str  # the input that produced it
     changed: dict[str, str]
     removed: tuple[str, ...] = ()
+    origins: dict[str, Location] = field(default_factory=dict[str, Location])  # generated names
+    written: dict[str, bytes] = field(default_factory=dict[str, bytes])  # the mutated descriptions
 
     def files(self, baseline: dict[str, str]) -> dict[str, str]:
         texts = {p: t for p, t in baseline.items() if p.endswith(".py") and p not in self.removed}
@@ -119,43 +120,4 @@ class TypeChecker:
 
 def file_keys(texts: dict[str, str]) -> dict[str, str]:
     """Package file path -> hash of its tree and of the trees of the package files it imports."""
-    package = {p: t for p, t in texts.items() if p.startswith(PACKAGE + "/")}
-    facts = {path: _facts(text) for path, text in package.items()}
-    keys: dict[str, str] = {}
-    for path in package:
-        closure: set[str] = set()
-        pending = [path]
-        while pending:
-            current = pending.pop()
-            if current in closure or current not in facts:
-                continue
-            closure.add(current)
-            pending.extend(f"{PACKAGE}/{module}.py" for module in facts[current][1])
-        digest = hashlib.sha256(path.encode())
-        for member in sorted(closure):
-            digest.update(b"\0" + member.encode() + b"\0" + facts[member][0].encode())
-        keys[path] = digest.hexdigest()
-    return keys
-
-
-@functools.lru_cache(maxsize=8192)
-def _facts(text: str) -> tuple[str, frozenset[str]]:
-    """(hash of the tree without docstrings and of pyright's comment directives, package modules
-    it imports relatively)."""
-    tree = ast.parse(text)
-    directives = [line for line in text.splitlines() if "# pyright:" in line or "# type:" in line]
-    imported: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-                if isinstance(body[0].value.value, str):
-                    body[0].value.value = ""  # the docstring's text does not affect types
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module is None:
-                imported.update(alias.name for alias in node.names)
-            else:
-                imported.add(node.module.split(".")[0])
-    digest = hashlib.sha256(ast.dump(tree).encode())
-    digest.update("\n".join(directives).encode("utf-8", "surrogatepass"))
-    return digest.hexdigest(), frozenset(imported)
+    return source_keys(texts, PACKAGE)
