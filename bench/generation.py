@@ -1,7 +1,8 @@
 """The generator's costs, each against its floor, in runs interleaved in one bench process:
 
-- full regeneration (`generate --no-cache` into an empty generated/) against importing the
-  stages' dependencies and formatting the same output with black alone;
+- full regeneration (`generate --no-cache --no-typecheck` into an empty generated/) against
+  importing the stages' dependencies and formatting the same output with black alone;
+- the same with generate's pyright stage, against the same without it plus pyright alone;
 - a no-op regeneration against importing those dependencies, and that it writes nothing;
 - one description changed, against a full regeneration, with how many files it re-rendered;
 - the pyright gate (`python -m pyright`, as CI runs it) against pyright's own CLI on the same files;
@@ -9,6 +10,7 @@
   the exponent of time against size fitted over them.
 """
 
+import json
 import math
 import shutil
 import statistics
@@ -66,9 +68,40 @@ def _project(target: Path) -> Path:
     return target
 
 
-def _full_regeneration(root: Path) -> float:
+def _full_regeneration(root: Path, *, typecheck: bool = False) -> float:
+    """`generate --no-cache` into an empty generated/; without the pyright stage unless
+    `typecheck` (every module is new code then: the stage has its own row)."""
     shutil.rmtree(root / "generated", ignore_errors=True)
-    return _seconds(_generate(root, "--no-cache"))
+    options = ["--no-cache"] if typecheck else ["--no-cache", "--no-typecheck"]
+    return _seconds(_generate(root, *options))
+
+
+def _pyright_alone(root: Path) -> float:
+    """pyright strict on root's generated/, as generate's stage configures it."""
+    config = {
+        "typeCheckingMode": "strict",
+        "reportMissingTypeStubs": False,
+        "venvPath": str(Path(sys.prefix).parent),
+        "venv": Path(sys.prefix).name,
+        "include": ["generated"],
+    }
+    (root / "pyrightconfig.json").write_text(json.dumps(config))
+    return _checked([sys.executable, "-m", "pyright"], cwd=root)
+
+
+def typecheck_row(work: Path, repeats: int) -> BenchRow:
+    """A full regeneration with the pyright stage (all code new) against one without it plus
+    pyright alone on the same output: what the stage adds beyond pyright's own time."""
+    root = _project(work / "typecheck")
+    _full_regeneration(root, typecheck=True)  # warms pyright's and the file system's caches
+    measured, floor = _interleaved(
+        lambda: _full_regeneration(root, typecheck=True),
+        lambda: _full_regeneration(root) + _pyright_alone(root),
+        repeats,
+    )
+    return BenchRow("full regeneration with the pyright stage", measured,
+                    "the same without it + pyright alone", floor, 1.1,
+                    "every module new code (an empty generated/)")  # fmt: skip
 
 
 def _mtimes(root: Path) -> dict[Path, int]:
@@ -130,9 +163,9 @@ def pyright_row(repeats: int) -> BenchRow | None:
                     "generator/ + generated/, 0 errors")  # fmt: skip
 
 
-def _checked(command: list[str]) -> float:
+def _checked(command: list[str], cwd: Path = ROOT) -> float:
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if "0 errors" not in result.stdout:
         raise RuntimeError(f"pyright found errors:\n{result.stdout}")
@@ -167,6 +200,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="bench-") as folder:
         work = Path(folder)
         rows = regeneration_rows(work, repeats)
+        rows.append(typecheck_row(work, max(1, repeats // 2)))
         gate = pyright_row(max(1, repeats // 2))
         if gate is not None:
             rows.append(gate)

@@ -2,11 +2,13 @@
 
 Contracts are checked first (validate_contracts), then spec factories (validate_specs), so one
 broken description is reported once, not again by every spec that uses it; then what every name
-means in the generated modules (validate_names).
+means in the generated modules (validate_names); last, each adapter's call against its
+implementation's constructor (validate_calls).
 """
 
 from generator.errors import DescriptionErrors
 from generator.model import Description
+from generator.validate_calls import check_calls
 from generator.validate_contracts import Adapter, Catalog
 from generator.validate_names import check_names
 from generator.validate_specs import SpecChecker
@@ -26,7 +28,8 @@ def validate(descriptions: list[Description]) -> Catalog:
         if errors:
             raise DescriptionErrors(errors)
     catalog = checker.catalog()
-    errors = list(check_names(catalog))  # what each generated name means, once all are known
-    if errors:
-        raise DescriptionErrors(errors)
+    for names_then_calls in (check_names, check_calls):  # once every name is known
+        errors = list(names_then_calls(catalog))
+        if errors:
+            raise DescriptionErrors(errors)
     return catalog

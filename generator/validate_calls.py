@@ -1,4 +1,4 @@
-"""Stage 3a, continued: an adapter's call of its implementation binds to the implementation's
+"""Stage 3d: an adapter's call of its implementation binds to the implementation's
 constructor (generator/signatures.py), so a mapping that leaves out a required argument or
 invents one is a located error in the description, not a pyright error in generated code or a
 TypeError when a model is built.
@@ -17,6 +17,16 @@ from generator.model import (
     ordered_mappings,
 )
 from generator.signatures import constructor
+from generator.validate_contracts import Catalog
+
+
+def check_calls(catalog: Catalog) -> Iterator[DescriptionError]:
+    """Every adapter's call against its implementation's constructor (last: the other checks
+    say more about a description that is wrong in several ways)."""
+    for adapter in catalog.adapters.values():
+        yield from check_call(
+            adapter.description.import_map(), adapter.builder, adapter.implementation
+        )
 
 
 def check_call(

@@ -37,7 +37,6 @@ from generator.model import (
     ordered_mappings,
 )
 from generator.resolve import is_module, resolves
-from generator.validate_calls import check_call
 from generator.validate_lifted import check_lifted, lifted_names
 
 
@@ -153,7 +152,7 @@ class ContractChecker:
             for contribution in description.contributions:
                 found = self.builders.get(contribution.builder)
                 if found is not None:
-                    yield from self._check_filling(
+                    yield from self._check_implementation(
                         description, found[0], contribution.implementation
                     )
             if description.parent is not None:
@@ -409,17 +408,7 @@ class ContractChecker:
                     f"implementation {implementation.object!r} is listed twice",
                     "list each implementation once",
                 )
-            yield from self._check_filling(description, builder, implementation)
-
-    def _check_filling(
-        self, description: Description, builder: Builder, implementation: Implementation
-    ) -> Iterator[DescriptionError]:
-        """The implementation's own checks, then, when its mappings are sound, that the call
-        they make binds to its constructor."""
-        problems = list(self._check_implementation(description, builder, implementation))
-        yield from problems
-        if not problems:
-            yield from check_call(description.import_map(), builder, implementation)
+            yield from self._check_implementation(description, builder, implementation)
 
     def _check_implementation(
         self, description: Description, builder: Builder, implementation: Implementation

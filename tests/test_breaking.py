@@ -87,12 +87,20 @@ def _parameter(builder: dict[str, Any], name: str) -> dict[str, Any]:
     return next(p for p in builder["parameters"] if p["name"] == name)
 
 
-def _breaking_edits(tree: Tree) -> None:
+def _drop_is_expert(tree: Tree) -> None:
+    """is_expert dropped from LinearFc1Builder: every implementation is given it fixed instead
+    (some require it)."""
     fc1 = _builder(tree, MLP, "LinearFc1Builder")
-    # is_expert dropped from the builder and from every implementation's mapping
     fc1["parameters"].remove(_parameter(fc1, "is_expert"))
+    fixed = {"name": "is_expert", "kind": "keyword", "type": "bool", "default": "False"}
     for implementation in _implementations(tree, "LinearFc1Builder"):
         del implementation["arguments"]["is_expert"]
+        implementation.setdefault("fixed", []).append(fixed)
+
+
+def _breaking_edits(tree: Tree) -> None:
+    fc1 = _builder(tree, MLP, "LinearFc1Builder")
+    _drop_is_expert(tree)
     _parameter(fc1, "tp_group")["type"] = "ProcessGroup"  # was ProcessGroup | None
     _parameter(fc1, "stride")["type"] = "float"  # was int: cannot be ordered
     fc2 = _builder(tree, MLP, "LinearFc2Builder")
@@ -100,7 +108,8 @@ def _breaking_edits(tree: Tree) -> None:
     _parameter(fc2, "tp_comm_buffer_name")["name"] = "comm_buffer_name"
     for implementation in _implementations(tree, "LinearFc2Builder"):
         arguments = implementation["arguments"]
-        arguments["comm_buffer_name"] = arguments.pop("tp_comm_buffer_name")
+        arguments.pop("tp_comm_buffer_name")
+        arguments["comm_buffer_name"] = {"rename": "tp_comm_buffer_name"}
     # a new argument the parent passes always: every implementation must accept it
     fc2["parameters"].append({"name": "layer_number", "kind": "keyword", "type": "int"})
     for implementation in _implementations(tree, "LinearFc2Builder"):
@@ -228,13 +237,7 @@ def test_a_rule_ignored_in_pyproject_does_not_fail_and_is_marked_ignored(
 ) -> None:
     repo = _make_repo(tmp_path)
 
-    def drop_is_expert(tree: Tree) -> None:
-        fc1 = _builder(tree, MLP, "LinearFc1Builder")
-        fc1["parameters"].remove(_parameter(fc1, "is_expert"))
-        for implementation in _implementations(tree, "LinearFc1Builder"):
-            del implementation["arguments"]["is_expert"]
-
-    _mutate(repo, drop_is_expert)
+    _mutate(repo, _drop_is_expert)
     (repo / "pyproject.toml").write_text(
         '[tool.generator.breaking]\nignore = ["BUILDER_PARAMETER_REMOVED"]\n'
     )

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.generator_runs import copy_project, run_generator
 from tests.pyright_runner import ROOT, Diagnostic, run_pyright
 
 SCHEMAS = ROOT / "schemas"
@@ -165,27 +164,3 @@ def test_pyright_rejects_wrong_implementations_naming_the_protocol(tmp_path: Pat
     assert '"eps"' in by_line["missing_builder_parameter"]
     assert "MlpBuilder" in by_line["wrong_forward_signature"]
     assert "forward" in by_line["wrong_forward_signature"]
-
-
-def test_mapping_to_an_unknown_implementation_parameter_fails_pyright_in_the_slot_adapter(
-    tmp_path: Path,
-) -> None:
-    copy_project(tmp_path, with_generated=False)
-    description = tmp_path / "schemas" / "megatron_core" / "layer_norm.json"
-    data = json.loads(description.read_text())
-    wrapped = data["builders"][0]["implementations"][0]
-    assert wrapped["object"] == "WrappedTorchNorm"
-    wrapped["arguments"]["eps"] = {"rename": "epsilon"}
-    description.write_text(json.dumps(data))
-    completed = run_generator(tmp_path)
-    assert completed.returncode == 0, completed.stderr
-    errors, _ = run_pyright(tmp_path / "generated", extra_paths=[tmp_path])
-    # The bad call makes pyright also reject the call's fallback return type on the same line.
-    assert any(e.message == 'No parameter named "epsilon"' for e in errors), errors
-    assert len({(e.file, e.line) for e in errors}) == 1, errors
-    error = errors[0]
-    source = Path(error.file).read_text().splitlines()
-    adapter = next(line for line in reversed(source[: error.line]) if line.startswith("class "))
-    assert adapter.startswith("class LayerNormFromWrappedTorchNorm")
-    adapter_text = "\n".join(source[source.index(adapter) : error.line])
-    assert "TransformerLayerSubmodules.input_layernorm" in adapter_text
