@@ -81,6 +81,7 @@ def _pyright_alone(root: Path) -> float:
     config = {
         "typeCheckingMode": "strict",
         "reportMissingTypeStubs": False,
+        "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}",
         "venvPath": str(Path(sys.prefix).parent),
         "venv": Path(sys.prefix).name,
         "include": ["generated"],

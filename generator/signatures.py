@@ -68,7 +68,7 @@ def constructor(dotted_class: str) -> Signature | None:
     from source (a base that is not a plain name resolvable to readable source, a decorated
     class or constructor, a metaclass)."""
     found = _constructor(dotted_class, frozenset())
-    if found is _UNKNOWN:
+    if found is _Outcome.UNKNOWN:
         return None
     return found if isinstance(found, Signature) else Signature("object", (), False, False)
 
@@ -78,29 +78,26 @@ class _Outcome(Enum):
     INHERITS_OBJECT = "inherits object's"
 
 
-_UNKNOWN = _Outcome.UNKNOWN
-
-
 def _constructor(dotted_class: str, seen: frozenset[str]) -> Signature | _Outcome:
     found = class_definition(dotted_class)
     if found is None or dotted_class in seen:
-        return _UNKNOWN
+        return _Outcome.UNKNOWN
     module, node = found
     if node.decorator_list or node.keywords:
-        return _UNKNOWN  # @dataclass and metaclasses make constructors the source does not show
+        return _Outcome.UNKNOWN  # @dataclass and metaclasses make constructors the source does not show
     for name in ("__new__", "__init__"):
         for statement in node.body:
             if isinstance(statement, ast.FunctionDef) and statement.name == name:
                 if statement.decorator_list:  # overloads and wrappers: not read
-                    return _UNKNOWN
+                    return _Outcome.UNKNOWN
                 return _signature(f"{module}.{node.name}", statement.args)
     for base in node.bases:
         if not isinstance(base, ast.Name):
-            return _UNKNOWN
+            return _Outcome.UNKNOWN
         if base.id == "object":
             continue
         target = bound_in(module, base.id)
-        inherited = _UNKNOWN if target is None else _constructor(target, seen | {dotted_class})
+        inherited = _Outcome.UNKNOWN if target is None else _constructor(target, seen | {dotted_class})
         if inherited is not _Outcome.INHERITS_OBJECT:
             return inherited
     return _Outcome.INHERITS_OBJECT

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import dataclasses
 import difflib
 from dataclasses import dataclass
+from functools import cached_property
 
 from generator import identifiers, naming
 from generator.errors import DescriptionError
@@ -63,6 +64,21 @@ class Catalog:
         default_factory=dict[str, tuple[Role, Description]]
     )
     providers: tuple[Providers, Description] | None = None  # the provider Protocol, if described
+
+    # Looked up per description by later stages (scanning every adapter or description for each
+    # one made them quadratic in the number of descriptions).
+    @cached_property
+    def adapters_by_file(self) -> dict[str, list[Adapter]]:
+        """Description file -> the adapters it defines, in catalog order."""
+        found: dict[str, list[Adapter]] = {}
+        for adapter in self.adapters.values():
+            found.setdefault(adapter.description.file, []).append(adapter)
+        return found
+
+    @cached_property
+    def texts(self) -> dict[str, str]:
+        """Description file -> its text."""
+        return {description.file: description.text for description in self.descriptions}
 
 
 def find_parent(
@@ -258,13 +274,15 @@ class ContractChecker:
         what, location = self.claims[name]
         return f"the {what} described in {location.file} at {location.pointer or '/'}"
 
-    def _known_names(self, description: Description) -> set[str]:
+    def _is_known(self, description: Description, name: str) -> bool:
+        """`name` may appear in the description's type expressions. (A lookup per name: a set
+        of every generated name built per expression made validation quadratic in size.)"""
         return (
-            set(description.import_map())
-            | BUILTIN_TYPES
-            | set(self.interfaces)
-            | set(self.builders)
-            | set(self.adapters)  # a factory may return a concrete adapter type
+            name in BUILTIN_TYPES
+            or any(local == name for local, _ in description.imports)
+            or name in self.interfaces
+            or name in self.builders
+            or name in self.adapters  # a factory may return a concrete adapter type
         )
 
     # -- imports and expressions -------------------------------------------------------------
@@ -295,7 +313,7 @@ class ContractChecker:
                 "use only names, attributes, subscripts, `|`, None and Literal[...] values",
             )
             return
-        for name in sorted(checked.names - self._known_names(description)):
+        for name in sorted(n for n in checked.names if not self._is_known(description, n)):
             yield error(
                 location,
                 f"unknown type name {name!r} in {text!r}",

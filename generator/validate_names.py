@@ -19,7 +19,8 @@ specs are valid:
 """
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections import ChainMap
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from generator import naming
@@ -41,7 +42,7 @@ from generator.model import (
     SpecValue,
     SubmodulesValue,
 )
-from generator.validate_contracts import Catalog, error, find_parent
+from generator.validate_contracts import Adapter, Catalog, error, find_parent
 from generator.validate_lifted import lifted_names
 
 PYTHON_BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
@@ -56,9 +57,28 @@ class _Bound:
     kind: str  # "parameter", "fixed parameter", "slot", ...
 
 
+@dataclass(frozen=True)
+class _Adapters:
+    """The catalog's adapters by the description that defines them and by the builder they
+    fill (looked up per description and per builder: scanning them all each time made these
+    checks quadratic in the number of descriptions)."""
+
+    by_description: dict[str, list[Adapter]]  # description file -> its adapters
+    by_builder: dict[str, list[Adapter]]  # builder name -> the adapters that fill it
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> "_Adapters":
+        by_builder: dict[str, list[Adapter]] = {}
+        for adapter in catalog.adapters.values():
+            by_builder.setdefault(adapter.builder.name, []).append(adapter)
+        return cls(catalog.adapters_by_file, by_builder)
+
+
 def check_names(catalog: Catalog) -> Iterator[DescriptionError]:
     """Every shadowing, each reported where the name is described."""
-    generated = generated_names(catalog)
+    adapters = _Adapters.of(catalog)
+    generated = _generated_names(catalog, adapters)
+    reserved = _reserved(generated)
     importers: dict[str, list[tuple[str, Description]]] = {}  # local name -> (object, importer)
     for description in catalog.descriptions:
         for name, dotted in description.imports:
@@ -68,32 +88,31 @@ def check_names(catalog: Catalog) -> Iterator[DescriptionError]:
         for found in (
             *_check_module(description, generated),
             *_check_imports(description),
-            *_check_definitions(catalog, description, importers),
-            *_check_functions(catalog, description, generated),
+            *_check_definitions(adapters, description, importers),
+            *_check_functions(catalog, adapters, description, reserved),
         ):
             if found not in seen:
                 seen.add(found)
                 yield found
 
 
-def generated_names(catalog: Catalog) -> dict[str, Description]:
+def _generated_names(catalog: Catalog, adapters: _Adapters) -> dict[str, Description]:
     """Every module-level name the generator defines, with the description it is generated from
     (validation has made them unique)."""
     return {
         name: description
         for description in catalog.descriptions
-        for name, _ in _definitions(catalog, description)
+        for name, _ in _definitions(adapters, description)
     }
 
 
-def _definitions(catalog: Catalog, description: Description) -> Iterator[tuple[str, Location]]:
+def _definitions(adapters: _Adapters, description: Description) -> Iterator[tuple[str, Location]]:
     """The module-level names generated from `description`, each with where its name is taken
     from (an adapter's from its implementation's object, a constructor's from the Submodules)."""
     for item in (*description.interfaces, *description.builders, *description.roles):
         yield item.name, _at(item.location, "name")
-    for adapter in catalog.adapters.values():
-        if adapter.description is description:
-            yield adapter.name, _at(adapter.implementation.location, "object")
+    for adapter in adapters.by_description.get(description.file, []):
+        yield adapter.name, _at(adapter.implementation.location, "object")
     parent = description.parent
     if parent is not None:
         constructor = naming.submodules_constructor_name(parent.submodules)
@@ -146,11 +165,11 @@ def _check_imports(description: Description) -> Iterator[DescriptionError]:
 
 
 def _check_definitions(
-    catalog: Catalog,
+    adapters: _Adapters,
     description: Description,
     importers: dict[str, list[tuple[str, Description]]],
 ) -> Iterator[DescriptionError]:
-    for name, location in _definitions(catalog, description):
+    for name, location in _definitions(adapters, description):
         itself = f"{description.qualified_module}.{name}"
         others = sorted({d.file for dotted, d in importers.get(name, []) if dotted != itself})
         if name in PYTHON_BUILTINS:
@@ -176,11 +195,9 @@ def _check_definitions(
             )
 
 
-def _check_functions(
-    catalog: Catalog, description: Description, generated: dict[str, Description]
-) -> Iterator[DescriptionError]:
-    """Names bound inside generated functions, against what each function's body uses."""
-    reserved = {
+def _reserved(generated: dict[str, Description]) -> dict[str, str]:
+    """What every generated function's body may use, by name, and what it means there."""
+    return {
         "self": "the generated method's own instance",
         **{
             name: f"{dotted}, which generated modules import"
@@ -192,7 +209,13 @@ def _check_functions(
         },
         **{name: f"{name}, generated from {owner.file}" for name, owner in generated.items()},
     }
-    for bound, used in _bound_names(catalog, description, reserved):
+
+
+def _check_functions(
+    catalog: Catalog, adapters: _Adapters, description: Description, reserved: dict[str, str]
+) -> Iterator[DescriptionError]:
+    """Names bound inside generated functions, against what each function's body uses."""
+    for bound, used in _bound_names(catalog, adapters, description, reserved):
         what = used.get(bound.name)
         if what is not None:
             yield error(
@@ -204,11 +227,12 @@ def _check_functions(
 
 
 def _bound_names(
-    catalog: Catalog, description: Description, reserved: dict[str, str]
-) -> Iterator[tuple[_Bound, dict[str, str]]]:
+    catalog: Catalog, adapters: _Adapters, description: Description, reserved: dict[str, str]
+) -> Iterator[tuple[_Bound, Mapping[str, str]]]:
     """Each name a generated function binds, with the names it must not take (and what they
-    mean there)."""
+    mean there; chained, not merged: `reserved` holds every generated name)."""
     imports = {name: f"the import {name} ({dotted})" for name, dotted in description.imports}
+    with_imports = ChainMap(imports, reserved)
     for interface in description.interfaces:
         for method in interface.methods:
             yield from _parameters(method.parameters, reserved)
@@ -216,26 +240,25 @@ def _bound_names(
         # Every adapter's __call__ calls its implementation with these parameters.
         objects = {
             a.implementation.object: f"the implementation {a.implementation.object}"
-            for a in catalog.adapters.values()
-            if a.builder is builder
+            for a in adapters.by_builder.get(builder.name, [])
         }
-        yield from _parameters(builder.parameters, {**reserved, **objects})
-    for adapter in catalog.adapters.values():
-        if adapter.description is description:  # fields, or the ModuleSpec's __init__ parameters
-            target = {adapter.implementation.object: "the adapter's implementation"}
-            for fixed in adapter.implementation.fixed:
-                bound = _Bound(fixed.name, _at(fixed.location, "name"), "fixed parameter")
-                yield bound, {**reserved, **imports, **target}
+        yield from _parameters(builder.parameters, ChainMap(objects, reserved))
+    for adapter in adapters.by_description.get(description.file, []):
+        # fields, or the ModuleSpec's __init__ parameters
+        target = {adapter.implementation.object: "the adapter's implementation"}
+        for fixed in adapter.implementation.fixed:
+            bound = _Bound(fixed.name, _at(fixed.location, "name"), "fixed parameter")
+            yield bound, ChainMap(target, imports, reserved)
     parent = description.parent
     if parent is not None:  # the typed Submodules constructors' parameters
         for slot in parent.slots:
-            yield _Bound(slot.name, _at(slot.location, "name"), "slot"), {**reserved, **imports}
+            yield _Bound(slot.name, _at(slot.location, "name"), "slot"), with_imports
         for field in parent.fields:
-            yield _Bound(field.name, _at(field.location, "name"), "field"), {**reserved, **imports}
+            yield _Bound(field.name, _at(field.location, "name"), "field"), with_imports
         if parent.lifted is not None:
             for item in parent.lifted.slots:
                 bound = _Bound(item.name, _at(item.location, "name"), "lifted slot")
-                yield bound, {**reserved, **imports}
+                yield bound, with_imports
             yield from _parameters(parent.lifted.parameters, reserved)
     factories = list(description.specs)
     providers = description.providers
@@ -256,8 +279,8 @@ def _bound_names(
 
 
 def _parameters(
-    parameters: Iterable[Parameter], used: dict[str, str]
-) -> Iterator[tuple[_Bound, dict[str, str]]]:
+    parameters: Iterable[Parameter], used: Mapping[str, str]
+) -> Iterator[tuple[_Bound, Mapping[str, str]]]:
     for parameter in parameters:
         yield _Bound(parameter.name, _at(parameter.location, "name"), "parameter"), used
 

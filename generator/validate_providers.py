@@ -60,11 +60,12 @@ class ProviderChecker(ContractChecker):
             self.providers,
         )
 
-    def _known_names(self, description: Description) -> set[str]:
-        names = super()._known_names(description) | set(self.roles)
-        if self.providers is not None:
-            names |= self.providers[0].generated_names
-        return names
+    def _is_known(self, description: Description, name: str) -> bool:
+        return (
+            super()._is_known(description, name)
+            or name in self.roles
+            or (self.providers is not None and name in self.providers[0].generated_names)
+        )
 
     def index_providers(self) -> Iterator[DescriptionError]:
         """Claims the names of roles, the Protocol, its classes and its function."""

@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: a0b359529b832e0f75da4e984114521b
+# Input hash: ab2d701df2a0780c29dfe7b005e6ac81
 """GatedMLP (examples.custom_mlp.layers) in TransformerLayer's mlp slot, and its own slots."""
 
 from dataclasses import dataclass
