@@ -84,7 +84,9 @@ def _constructor(dotted_class: str, seen: frozenset[str]) -> Signature | _Outcom
         return _Outcome.UNKNOWN
     module, node = found
     if node.decorator_list or node.keywords:
-        return _Outcome.UNKNOWN  # @dataclass and metaclasses make constructors the source does not show
+        return (
+            _Outcome.UNKNOWN
+        )  # @dataclass and metaclasses make constructors the source does not show
     for name in ("__new__", "__init__"):
         for statement in node.body:
             if isinstance(statement, ast.FunctionDef) and statement.name == name:
@@ -97,7 +99,9 @@ def _constructor(dotted_class: str, seen: frozenset[str]) -> Signature | _Outcom
         if base.id == "object":
             continue
         target = bound_in(module, base.id)
-        inherited = _Outcome.UNKNOWN if target is None else _constructor(target, seen | {dotted_class})
+        inherited = (
+            _Outcome.UNKNOWN if target is None else _constructor(target, seen | {dotted_class})
+        )
         if inherited is not _Outcome.INHERITS_OBJECT:
             return inherited
     return _Outcome.INHERITS_OBJECT
