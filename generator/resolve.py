@@ -153,14 +153,13 @@ class _TopLevel:
 
 @cache
 def _top_level(module_file: Path) -> _TopLevel:
+    """What `module_file` binds at top level (in order: a later binding of a name wins)."""
     tree = parsed_source(module_file)
     names: set[str] = set()
     stars: list[Path | None] = []
     modules: set[str] = set()
     imported: dict[str, tuple[str | None, int, str]] = {}
-    pending: list[ast.stmt] = list(tree.body)
-    while pending:
-        node = pending.pop()
+    for node in _module_level(tree.body):
         match node:
             case (
                 ast.ClassDef(name=name)
@@ -182,12 +181,6 @@ def _top_level(module_file: Path) -> _TopLevel:
                 for alias in aliases:
                     names.add(alias.asname or alias.name)
                     imported[alias.asname or alias.name] = (source, level, alias.name)
-            case ast.If(body=body, orelse=orelse):
-                pending.extend(body + orelse)
-            case ast.Try(body=body, handlers=handlers, orelse=orelse, finalbody=final):
-                pending.extend(body + orelse + final)
-                for handler in handlers:
-                    pending.extend(handler.body)
             case _:
                 pass
     return _TopLevel(frozenset(names), tuple(stars), frozenset(modules), imported)
