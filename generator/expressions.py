@@ -98,6 +98,8 @@ def _parse(text: str) -> ast.Expression:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as error:
         raise ExpressionError(f"{text!r} is not a Python expression: {error.msg}") from None
+    except (UnicodeEncodeError, ValueError):  # a lone surrogate (a JSON "\ud800"), a NUL
+        raise ExpressionError(f"{text!r} holds a character Python source cannot") from None
     for token in tokenize.generate_tokens(io.StringIO(text).readline):
         if token.type == tokenize.NAME and not identifiers.ASCII_IDENTIFIER.fullmatch(token.string):
             raise ExpressionError(

@@ -115,3 +115,12 @@ def test_an_import_path_too_long_for_a_file_name_is_a_located_error(tmp_path: Pa
         ("schemas/megatron_core/layer_norm.json", "/imports/IdentityOp")
     ]
     assert "does not resolve in the installed packages" in errors[0].message
+
+
+def test_a_lone_surrogate_in_a_condition_is_a_located_error(tmp_path: Path) -> None:
+    # ast.parse raised UnicodeEncodeError on the condition (a traceback before).
+    edit: Edit = lambda text: text.replace('"if": "use_te"', '"if": "use_te\\ud800"', 1)
+    errors = _rejected(tmp_path, {"gpt_specs.json": edit})
+    assert len(errors) == 1 and errors[0].file == "schemas/megatron_core/gpt_specs.json"
+    assert errors[0].pointer.startswith("/specs/0/body")  # the choice that holds it
+    assert "holds a character Python source cannot" in errors[0].message
