@@ -90,8 +90,11 @@ def load_descriptions(
         except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON): jsonschema-rs takes UTF-8
             problems = _schema_errors(validator, document, file)
         else:
-            problems = [] if valid else _schema_errors(validator, document, file)
-            problems = problems or ([] if valid else _fast_errors(fast, document, file))
+            problems = (
+                []
+                if valid
+                else _schema_errors(validator, document, file) or _fast_errors(fast, document, file)
+            )
         if problems:
             errors.extend(problems)
         else:
