@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import black
+
 import generator.load
 import generator.pipeline
 from generator.errors import DescriptionError, DescriptionErrors
-from generator.formatting import format_code
+from generator.formatting import MODE, format_code
 from generator.output import compare, write_atomically
 from generator.model import Location
 from generator.pipeline import generate_files, generate_output
@@ -202,8 +204,9 @@ class Workspace:
 
 
 def compile_problem(text: str, path: str) -> tuple[str, str, str] | None:
-    """(category, signature, detail) when `text` does not compile cleanly (SyntaxWarning counts)
-    or calls code that only an escaped hostile string would put there."""
+    """(category, signature, detail) when `text` does not compile cleanly (SyntaxWarning counts),
+    calls code that only an escaped hostile string would put there, or is not black's fixed point
+    (format_code runs one black pass: this holds it to black's own two-pass result)."""
     return _compile_problem(_INPUT_HASH.sub(f"# Input hash: {_HASH_STANDIN}", text, count=1), path)
 
 
@@ -223,6 +226,8 @@ def _compile_problem(text: str, path: str) -> tuple[str, str, str] | None:
                 f"name {node.id} in code",
                 f"line {node.lineno}: {ast.get_source_segment(text, node)}",
             )
+    if black.format_str(text, mode=MODE) != text:
+        return "black_unstable", "black reformats generated code", "not black's fixed point"
     return None
 
 
