@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from generator.statements import class_through_method, statement_alone
+
 
 def is_module(dotted: str) -> bool:
     """True when `dotted` names a module rather than an object defined in one: a module file, or
@@ -207,7 +209,9 @@ def _assigned(targets: list[ast.expr]) -> set[str]:
 def class_definition(dotted: str) -> tuple[str, ast.ClassDef] | None:
     """The module and the `class` statement of the class `dotted` names, following the imports
     that re-export it (megatron.core.transformer re-exports its classes); None when it is not a
-    top-level class of readable source."""
+    top-level class of readable source. The statement holds the class's decorators, bases,
+    keywords and its first definition of one of CONSTRUCTORS; its body may end there (with
+    that method's body cut to `pass`)."""
     for _ in range(8):
         if "." not in dotted:
             return None
@@ -215,15 +219,41 @@ def class_definition(dotted: str) -> tuple[str, ast.ClassDef] | None:
         module_file = _module_file(module)
         if module_file is None:
             return None
-        for node in _module_level(parsed_source(module_file).body):
-            if isinstance(node, ast.ClassDef) and node.name == name:
-                return module, node
+        node = _class_statement(module_file, name)
+        if node is not None:
+            return module, node
         imported = _top_level(module_file).imported.get(name)
         if imported is None:
             return None
         source, level, original = imported
         package = module if module_file.stem == "__init__" else module.rpartition(".")[0]
         dotted = f"{_import_origin(package, source, level)}.{original}"
+    return None
+
+
+CONSTRUCTORS = ("__new__", "__init__")  # in the order calling a class looks for them
+
+
+@cache
+def _class_statement(module_file: Path, name: str) -> ast.ClassDef | None:
+    """The top-level `class name` statement of a module (the first, as _module_level visits).
+
+    In the common case, one `class name` starting a line and none indented, the statement is
+    parsed alone, only through its first constructor's signature when that is certain to be all
+    a constructor check reads (most of a large class is its methods); anything else reads the
+    whole tree."""
+    text = _source_text(module_file)
+    starts = [m.start() for m in re.finditer(rf"^class {re.escape(name)}\b", text, re.MULTILINE)]
+    indented = re.search(rf"^[ \t]+class {re.escape(name)}\b", text, re.MULTILINE)
+    if len(starts) == 1 and indented is None:
+        alone = class_through_method(text, starts[0], CONSTRUCTORS) or statement_alone(
+            text, starts[0]
+        )
+        if isinstance(alone, ast.ClassDef) and alone.name == name:
+            return alone
+    for node in _module_level(parsed_source(module_file).body):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node
     return None
 
 

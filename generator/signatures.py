@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 
-from generator.resolve import bound_in, class_definition
+from generator.resolve import CONSTRUCTORS, bound_in, class_definition
 
 
 class Binding(Enum):
@@ -87,7 +87,7 @@ def _constructor(dotted_class: str, seen: frozenset[str]) -> Signature | _Outcom
         return (
             _Outcome.UNKNOWN
         )  # @dataclass and metaclasses make constructors the source does not show
-    for name in ("__new__", "__init__"):
+    for name in CONSTRUCTORS:
         for statement in node.body:
             if isinstance(statement, ast.FunctionDef) and statement.name == name:
                 if statement.decorator_list:  # overloads and wrappers: not read

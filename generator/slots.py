@@ -13,13 +13,14 @@ import functools
 import importlib.util
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from generator import naming
 from generator.errors import DescriptionError, DescriptionErrors
 from generator.resolve import parsed_source
+from generator.statements import statement_alone
 from generator.validate import Catalog
 
 README = Path("README.md")
@@ -108,27 +109,46 @@ def core_dir() -> Path:
     )
 
 
+_WANTED = r"class (\w*Submodules\b|\w+\([^)]*\bProtocol\b)"  # the classes the inventory reads
+_WANTED_AT_COLUMN_0 = re.compile(rf"^{_WANTED}", re.MULTILINE)
+_WANTED_INDENTED = re.compile(rf"^[ \t]+{_WANTED}", re.MULTILINE)
+
+
 @functools.cache
-def _sources(core: Path) -> tuple[tuple[str, ast.Module], ...]:
-    """(dotted module, parsed file) of every file under megatron/core that defines a
-    Submodules dataclass or a Protocol, sorted by path."""
-    wanted = re.compile(r"^\s*class (\w*Submodules\b|\w+\([^)]*\bProtocol\b)", re.MULTILINE)
-    parsed: list[tuple[str, ast.Module]] = []
+def _sources(core: Path) -> tuple[tuple[str, tuple[ast.ClassDef, ...]], ...]:
+    """(dotted module, its Submodules dataclasses and Protocols with the classes nested in
+    them, as _classes visits them) of every file under megatron/core that defines one, sorted
+    by path."""
+    found: list[tuple[str, tuple[ast.ClassDef, ...]]] = []
     for path in sorted(core.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        if not ("Submodules" in text or "Protocol" in text) or not wanted.search(text):
+        if not ("Submodules" in text or "Protocol" in text):
+            continue
+        classes = _wanted_classes(path, text)
+        if not classes:
             continue
         parts = list(path.relative_to(core).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
-        parsed.append((".".join(["megatron", "core", *parts]), parsed_source(path)))
-    return tuple(parsed)
+        found.append((".".join(["megatron", "core", *parts]), classes))
+    return tuple(found)
 
 
-def _classes(tree: ast.Module) -> Iterator[ast.ClassDef]:
+def _wanted_classes(path: Path, text: str) -> tuple[ast.ClassDef, ...]:
+    """The classes _WANTED finds in a file with those nested in them, each parsed alone when all
+    start at column 0 (the files are large), else every class of the whole tree."""
+    if _WANTED_INDENTED.search(text) is None:
+        alone = [statement_alone(text, m.start()) for m in _WANTED_AT_COLUMN_0.finditer(text)]
+        classes = [node for node in alone if isinstance(node, ast.ClassDef)]
+        if len(classes) == len(alone):
+            return tuple(_classes(classes))  # () when the file has none
+    return tuple(_classes(parsed_source(path).body))
+
+
+def _classes(statements: Sequence[ast.stmt]) -> Iterator[ast.ClassDef]:
     """Class definitions, breadth first as `ast.walk` visits them, without descending into
     function bodies or expressions (a fraction of the nodes: the source files are large)."""
-    pending: deque[ast.AST] = deque(tree.body)
+    pending: deque[ast.AST] = deque(statements)
     while pending:
         node = pending.popleft()
         if isinstance(node, ast.ClassDef):
@@ -181,13 +201,13 @@ def upstream_slots(core: Path | None = None) -> tuple[UpstreamSlot, ...]:
     sources = _sources(core or core_dir())
     protocols = {
         cls.name
-        for _, tree in sources
-        for cls in _classes(tree)
+        for _, classes in sources
+        for cls in classes
         if any(_last_name(base) == "Protocol" for base in cls.bases)
     }
     slots: list[UpstreamSlot] = []
-    for module, tree in sources:
-        for cls in _classes(tree):
+    for module, classes in sources:
+        for cls in classes:
             if not cls.name.endswith("Submodules"):
                 continue
             for stmt in cls.body:
