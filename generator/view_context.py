@@ -61,6 +61,7 @@ def comment_text(text: str) -> str:
 
 # What textwrap turns into spaces; every other character that is not printable is escaped.
 _LAYOUT = frozenset("\t\n\r\x0b\x0c")
+_WITHOUT_LAYOUT = str.maketrans(dict.fromkeys(_LAYOUT))
 
 
 def escape_unprintable(text: str) -> str:
@@ -68,6 +69,8 @@ def escape_unprintable(text: str) -> str:
     separators, U+FEFF, lone surrogates: what a source file cannot hold, or what would break a
     line for an editor but not for Python) written as its escape sequence (`\\x00`, `\\u2028`).
     Layout whitespace is kept for the wrapping that follows."""
+    if text.translate(_WITHOUT_LAYOUT).isprintable():  # the common case, without a loop
+        return text
     return "".join(
         c if c.isprintable() or c in _LAYOUT else c.encode("unicode_escape").decode("ascii")
         for c in text
@@ -118,8 +121,12 @@ class ViewContext:
         return checked.source
 
     def _value(self, text: str, scope: Description | None = None) -> str:
+        """A value expression; its names are imports of the description or parameters of the
+        function it is in (validated), and only the imports are imported: a parameter named
+        like a generated name is still the parameter."""
         checked = check_value_expression(text)
-        for name in sorted(checked.names):
+        local_imports = self.local_imports if scope is None else scope.import_map()
+        for name in sorted(checked.names & local_imports.keys()):
             self._name(name, scope)
         return checked.source
 
