@@ -91,9 +91,18 @@ def origins(catalog: Catalog) -> dict[str, Location]:
                 for factory in provider.methods:
                     found[f"{provider.name}.{factory.name}"] = factory.location
     for name, adapter in catalog.adapters.items():
-        found[name] = adapter.implementation.location
-        found[naming.typed_binding_name(adapter.implementation)] = adapter.implementation.location
+        implementation = adapter.implementation
+        found[name] = implementation.location
+        found[naming.typed_binding_name(implementation)] = implementation.location
+        dotted = adapter.description.import_map()[implementation.object]
+        found.setdefault(import_key(implementation.location.file, dotted), implementation.location)
     return found
+
+
+def import_key(file: str, dotted: str) -> str:
+    """The origins key of the import of `dotted` in a module generated from `file`: the first
+    implementation of that object in that file."""
+    return f"import {dotted} for {file}"
 
 
 def source_keys(texts: Mapping[str, str], package_dir: str) -> dict[str, str]:
@@ -210,12 +219,15 @@ def locate(
 ) -> list[Located]:
     """Each pyright error as a description error at the element that generated the code it is
     in: the innermost described name (a Protocol member, then its Protocol, an adapter, a spec
-    factory) around its line; else the first description the module's header lists."""
+    factory) around its line, or the implementation whose object an import line imports; else
+    the first description the module's header lists."""
     located: list[Located] = []
     for error in errors:
         text = files.get(error.file, "")
         names = _enclosing(text, error.line)
-        where = next((found[n] for n in names if n in found), None)
+        sources = _SOURCE_LINE.findall(text)
+        keys = [*names, *(import_key(f, d) for d in _imported(text, error.line) for f in sources)]
+        where = next((found[key] for key in keys if key in found), None)
         shown = names[0] if names else Path(error.file).stem
         detail = "; ".join(line.strip() for line in error.message.splitlines() if line.strip())
         message = (
@@ -224,7 +236,6 @@ def locate(
         )
         fix = "make the description agree with the annotations of what it describes (its source)"
         if where is None:
-            sources = _SOURCE_LINE.findall(text)
             file = sources[0] if sources else error.file
             located.append(Located(DescriptionError(file, "", message, fix), False))
         else:
@@ -257,6 +268,19 @@ def _enclosing(text: str, line: int) -> list[str]:
                 return [name]
             case _:
                 return []
+    return []
+
+
+def _imported(text: str, line: int) -> list[str]:
+    """The dotted names a top-level `from module import ...` around `line` imports (an upstream
+    object pyright finds unannotated is reported where it is imported)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.lineno <= line <= (node.end_lineno or 0):
+            return [f"{node.module}.{alias.name}" for alias in node.names if node.module]
     return []
 
 
