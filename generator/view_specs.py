@@ -206,8 +206,9 @@ class SpecViews(ViewContext):
         for name in sorted(checked.names):
             if name in naming.SUPPORT_PREDICATES:
                 self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", name)
-            else:
+            elif name in self.local_imports:
                 self._name(name)
+            # else a parameter of the factory (validated): nothing to import
         return checked.source
 
     def _submodules_expression(self, value: SubmodulesValue) -> str:

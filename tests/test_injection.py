@@ -624,6 +624,23 @@ def test_names_the_generated_code_does_not_use_are_free(bundled, tmp_path):
     assert "def TYPE_CHECKING() -> None:" in module["mlp.py"]
 
 
+def test_a_factory_parameter_named_like_a_generated_name_is_that_parameter(bundled, tmp_path):
+    """Conditions and values read a factory's parameter even when a generated name elsewhere is
+    spelled the same (before, the module also imported moe's RouterBuilder, which the parameter
+    hid: a pyright error on the import line, found by `make fuzz`)."""
+    factory = {
+        **_factory("probe"),
+        "parameters": [
+            {"name": "RouterBuilder", "kind": "keyword", "type": "bool", "default": "False"}
+        ],
+        "checks": [{"when": "RouterBuilder", "raise": "ValueError", "message": "no router"}],
+    }
+    module = _generate(bundled, tmp_path, {"mlp.json": _append(("specs",), factory)})["mlp.py"]
+    assert "RouterBuilder: bool = False" in module
+    assert "if RouterBuilder:" in module
+    assert "import RouterBuilder" not in module and "RouterBuilder," not in module
+
+
 # -- dotted import paths -----------------------------------------------------------------------
 
 # (hostile path, phrase)
