@@ -1,10 +1,10 @@
-"""Runs pyright (strict, with the project's venv) and returns its diagnostics as data."""
+"""Runs pyright (strict, with the project's venv) and returns its diagnostics as data: the
+generator's own runner (generator/typecheck.py), with the project root importable."""
 
-import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from generator.typecheck import pyright_report, strict_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,34 +30,8 @@ def run_pyright(
     `roots`: execution environments, one per folder, so relative imports resolve inside each
     (tests/fuzz/typecheck.py checks many variants of generated/ in one run this way).
     """
-    config: dict[str, object] = {
-        "typeCheckingMode": "strict",
-        "reportMissingTypeStubs": False,
-        "pythonVersion": "3.12",
-        "venvPath": str(ROOT),
-        "venv": ".venv",
-        "extraPaths": [str(p) for p in (extra_paths or [ROOT])],
-    }
-    if include is not None:
-        config["include"] = include
-    if roots is not None:
-        config["executionEnvironments"] = [{"root": root} for root in roots]
-    (folder / "pyrightconfig.json").write_text(json.dumps(config))
-    completed = subprocess.run(
-        [sys.executable, "-m", "pyright", "--outputjson"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-    )
-    try:
-        report = json.loads(completed.stdout)
-    except json.JSONDecodeError:
-        raise RuntimeError(
-            f"pyright failed: {completed.stdout[-2000:]}{completed.stderr[-2000:]}"
-        ) from None
-    if include is not None and report["summary"]["filesAnalyzed"] < len(include):
-        analyzed = report["summary"]["filesAnalyzed"]
-        raise RuntimeError(f"pyright analyzed {analyzed} files of {len(include)} included")
+    config = strict_config(include=include, extra_paths=extra_paths or [ROOT], roots=roots)
+    report = pyright_report(folder, config, len(include or ()))
     errors = [
         Diagnostic(d["file"], d["range"]["start"]["line"] + 1, d.get("rule", ""), d["message"])
         for d in report["generalDiagnostics"]

@@ -2,10 +2,12 @@
 
 import sys
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from generator.cache import TextCache
-from generator.errors import DescriptionErrors
+from generator.errors import DescriptionError, DescriptionErrors
+from generator.model import Location
 from generator.output import Drift, compare, write_atomically
 from generator.pipeline import OUTPUT_PACKAGE, generate_output
 from generator.slots import README
@@ -39,15 +41,14 @@ def generate(
         print(f"{outputs} already up to date ({made}, {seconds:.2f} s).")
         return 0, files
     if typecheck:
-        texts = {path.as_posix(): text for path, text in files.items()}
-        try:
-            problems = check_output(texts, root, OUTPUT_PACKAGE.as_posix(), output.origins)
-        except PyrightUnavailable as why:
-            print(f"error: pyright could not check the new code: {why}", file=sys.stderr)
-            print(
-                "  fix: run `make generate` (it installs pyright), or pass --no-typecheck",
-                file=sys.stderr,
-            )
+        problems = pyright_stage(
+            files,
+            root,
+            OUTPUT_PACKAGE.as_posix(),
+            output.origins,
+            "run `make generate` (it installs pyright)",
+        )
+        if problems is None:
             return 2, {}
         if problems:
             return _rejected(DescriptionErrors(problems)), {}
@@ -56,6 +57,25 @@ def generate(
     seconds = time.perf_counter() - started
     print(f"wrote {outputs} ({made}, {changed} changed, {seconds:.2f} s).")
     return 0, files
+
+
+def pyright_stage(
+    files: Mapping[Path, str],
+    base: Path,
+    package_dir: str,
+    origins: Mapping[str, Location],
+    install_hint: str,
+    imported_from: Iterable[Path] = (),
+) -> list[DescriptionError] | None:
+    """The errors pyright strict finds in the new code of `files` (paths relative to `base`),
+    located at the descriptions; None, once it has said why, when pyright could not run."""
+    texts = {path.as_posix(): text for path, text in files.items()}
+    try:
+        return check_output(texts, base, package_dir, origins, imported_from)
+    except PyrightUnavailable as why:
+        print(f"error: pyright could not check the new code: {why}", file=sys.stderr)
+        print(f"  fix: {install_hint}, or pass --no-typecheck", file=sys.stderr)
+        return None
 
 
 def _rejected(errors: DescriptionErrors) -> int:

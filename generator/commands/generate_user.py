@@ -16,9 +16,8 @@ from generator.cache import CACHE_DIR, TextCache
 from generator.errors import DescriptionErrors
 from generator.output import compare, write_atomically
 from generator.pipeline import generate_user_output
-from generator.typecheck import PyrightUnavailable, check_output
 
-from generator.commands.generate_full import report_check
+from generator.commands.generate_full import pyright_stage, report_check
 from generator.commands.paths import ROOT
 from generator.commands.user_output import UsageError, user_target
 
@@ -57,19 +56,17 @@ def generate_user(args: argparse.Namespace, root: Path, started: float) -> int:
         print(f"{shown} (package {package}) already up to date ({made}, {seconds:.2f} s).")
         return 0
     if not args.no_typecheck:
-        texts = {path.as_posix(): text for path, text in files.items()}
-        try:
-            # The bundled package and the user's own modules are imported from where they are.
-            imported_from = (_bundled_import_root(root), target.import_root)
-            problems = check_output(
-                texts, target.base, target.owned.as_posix(), output.origins, imported_from
-            )
-        except PyrightUnavailable as why:
-            print(f"error: pyright could not check the new code: {why}", file=sys.stderr)
-            print(
-                "  fix: install pyright in this environment, or pass --no-typecheck",
-                file=sys.stderr,
-            )
+        # The bundled package and the user's own modules are imported from where they are.
+        imported_from = (_bundled_import_root(root), target.import_root)
+        problems = pyright_stage(
+            files,
+            target.base,
+            target.owned.as_posix(),
+            output.origins,
+            "install pyright in this environment",
+            imported_from,
+        )
+        if problems is None:
             return 2
         if problems:
             return _rejected(DescriptionErrors(problems), shown)
