@@ -26,6 +26,7 @@ import pyright
 
 from bench.rows import BenchRow
 from bench.synthetic import write_project
+from generator.typecheck import strict_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_SLOTS = 75
@@ -83,14 +84,7 @@ def _full_regeneration(root: Path, *, typecheck: bool = False) -> float:
 
 def _pyright_alone(root: Path) -> float:
     """pyright strict on root's generated/, as generate's stage configures it."""
-    config = {
-        "typeCheckingMode": "strict",
-        "reportMissingTypeStubs": False,
-        "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "venvPath": str(Path(sys.prefix).parent),
-        "venv": Path(sys.prefix).name,
-        "include": ["generated"],
-    }
+    config = strict_config(include=["generated"])
     (root / "pyrightconfig.json").write_text(json.dumps(config))
     return _checked([sys.executable, "-m", "pyright"], cwd=root)
 

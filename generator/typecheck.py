@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from generator import naming
 from generator.errors import DescriptionError
@@ -171,33 +172,8 @@ def run_pyright(
             target = folder / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", errors="surrogatepass")
-        prefix = Path(sys.prefix)
-        config = {
-            "typeCheckingMode": "strict",
-            "reportMissingTypeStubs": False,
-            "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}",
-            "venvPath": str(prefix.parent),
-            "venv": prefix.name,
-            "include": include,
-            "extraPaths": [str(p) for p in extra_paths],
-        }
-        (folder / "pyrightconfig.json").write_text(json.dumps(config))
-        try:
-            completed = subprocess.run(
-                [sys.executable, "-m", "pyright", "--outputjson"],
-                cwd=folder,
-                capture_output=True,
-                text=True,
-            )
-        except OSError as error:
-            raise PyrightUnavailable(str(error)) from None
-        try:
-            report = json.loads(completed.stdout)
-            analyzed = report["summary"]["filesAnalyzed"]
-        except (ValueError, KeyError, TypeError):
-            raise PyrightUnavailable(completed.stderr[-500:] or completed.stdout[-500:]) from None
-        if analyzed < len(include):
-            raise PyrightUnavailable(f"it analyzed {analyzed} of {len(include)} modules")
+        config = strict_config(include=include, extra_paths=extra_paths)
+        report = pyright_report(folder, config, len(include))
         return [
             PyrightError(
                 Path(d["file"]).relative_to(folder).as_posix(),
@@ -208,6 +184,54 @@ def run_pyright(
             for d in report["generalDiagnostics"]
             if d["severity"] == "error"
         ]
+
+
+def strict_config(
+    *,
+    include: Iterable[str] | None = None,
+    extra_paths: Iterable[Path] = (),
+    roots: Iterable[str] | None = None,
+) -> dict[str, object]:
+    """A pyrightconfig.json for strict mode in this interpreter's environment (what CI gates
+    with): only `include` when given; `roots`, one execution environment per folder, so that
+    relative imports resolve inside each."""
+    prefix = Path(sys.prefix)
+    config: dict[str, object] = {
+        "typeCheckingMode": "strict",
+        "reportMissingTypeStubs": False,
+        "pythonVersion": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "venvPath": str(prefix.parent),
+        "venv": prefix.name,
+        "extraPaths": [str(p) for p in extra_paths],
+    }
+    if include is not None:
+        config["include"] = list(include)
+    if roots is not None:
+        config["executionEnvironments"] = [{"root": root} for root in roots]
+    return config
+
+
+def pyright_report(folder: Path, config: Mapping[str, object], expected: int = 0) -> Any:
+    """pyright's JSON report on `folder`, configured by `config` (written there). Raises
+    PyrightUnavailable when it cannot run, or analyzes fewer than `expected` files."""
+    (folder / "pyrightconfig.json").write_text(json.dumps(config))
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "pyright", "--outputjson"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+        )
+    except OSError as error:
+        raise PyrightUnavailable(str(error)) from None
+    try:
+        report = json.loads(completed.stdout)
+        analyzed = report["summary"]["filesAnalyzed"]
+    except (ValueError, KeyError, TypeError):
+        raise PyrightUnavailable(completed.stderr[-500:] or completed.stdout[-500:]) from None
+    if analyzed < expected:
+        raise PyrightUnavailable(f"it analyzed {analyzed} of {expected} modules")
+    return report
 
 
 class PyrightUnavailable(Exception):
