@@ -206,7 +206,8 @@ class Workspace:
 def compile_problem(text: str, path: str) -> tuple[str, str, str] | None:
     """(category, signature, detail) when `text` does not compile cleanly (SyntaxWarning counts),
     calls code that only an escaped hostile string would put there, or is not black's fixed point
-    (format_code runs one black pass: this holds it to black's own two-pass result)."""
+    (format_code skips black's second pass where it cannot change anything: this holds it to
+    black's own result)."""
     return _compile_problem(_INPUT_HASH.sub(f"# Input hash: {_HASH_STANDIN}", text, count=1), path)
 
 
