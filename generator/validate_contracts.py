@@ -76,6 +76,14 @@ class Catalog:
         return found
 
     @cached_property
+    def adapters_by_builder(self) -> dict[str, list[Adapter]]:
+        """Builder name -> the adapters that fill it, in catalog order."""
+        found: dict[str, list[Adapter]] = {}
+        for adapter in self.adapters.values():
+            found.setdefault(adapter.builder.name, []).append(adapter)
+        return found
+
+    @cached_property
     def texts(self) -> dict[str, str]:
         """Description file -> its text."""
         return {description.file: description.text for description in self.descriptions}

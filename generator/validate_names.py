@@ -42,7 +42,7 @@ from generator.model import (
     SpecValue,
     SubmodulesValue,
 )
-from generator.validate_contracts import Adapter, Catalog, error, find_parent
+from generator.validate_contracts import Catalog, error, find_parent
 from generator.validate_lifted import lifted_names
 
 PYTHON_BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
@@ -57,27 +57,9 @@ class _Bound:
     kind: str  # "parameter", "fixed parameter", "slot", ...
 
 
-@dataclass(frozen=True)
-class _Adapters:
-    """The catalog's adapters by the description that defines them and by the builder they
-    fill (looked up per description and per builder: scanning them all each time made these
-    checks quadratic in the number of descriptions)."""
-
-    by_description: dict[str, list[Adapter]]  # description file -> its adapters
-    by_builder: dict[str, list[Adapter]]  # builder name -> the adapters that fill it
-
-    @classmethod
-    def of(cls, catalog: Catalog) -> "_Adapters":
-        by_builder: dict[str, list[Adapter]] = {}
-        for adapter in catalog.adapters.values():
-            by_builder.setdefault(adapter.builder.name, []).append(adapter)
-        return cls(catalog.adapters_by_file, by_builder)
-
-
 def check_names(catalog: Catalog) -> Iterator[DescriptionError]:
     """Every shadowing, each reported where the name is described."""
-    adapters = _Adapters.of(catalog)
-    generated = _generated_names(catalog, adapters)
+    generated = _generated_names(catalog)
     reserved = _reserved(generated)
     importers: dict[str, list[tuple[str, Description]]] = {}  # local name -> (object, importer)
     for description in catalog.descriptions:
@@ -88,30 +70,30 @@ def check_names(catalog: Catalog) -> Iterator[DescriptionError]:
         for found in (
             *_check_module(description, generated),
             *_check_imports(description),
-            *_check_definitions(adapters, description, importers),
-            *_check_functions(catalog, adapters, description, reserved),
+            *_check_definitions(catalog, description, importers),
+            *_check_functions(catalog, description, reserved),
         ):
             if found not in seen:
                 seen.add(found)
                 yield found
 
 
-def _generated_names(catalog: Catalog, adapters: _Adapters) -> dict[str, Description]:
+def _generated_names(catalog: Catalog) -> dict[str, Description]:
     """Every module-level name the generator defines, with the description it is generated from
     (validation has made them unique)."""
     return {
         name: description
         for description in catalog.descriptions
-        for name, _ in _definitions(adapters, description)
+        for name, _ in _definitions(catalog, description)
     }
 
 
-def _definitions(adapters: _Adapters, description: Description) -> Iterator[tuple[str, Location]]:
+def _definitions(catalog: Catalog, description: Description) -> Iterator[tuple[str, Location]]:
     """The module-level names generated from `description`, each with where its name is taken
     from (an adapter's from its implementation's object, a constructor's from the Submodules)."""
     for item in (*description.interfaces, *description.builders, *description.roles):
         yield item.name, _at(item.location, "name")
-    for adapter in adapters.by_description.get(description.file, []):
+    for adapter in catalog.adapters_by_file.get(description.file, []):
         yield adapter.name, _at(adapter.implementation.location, "object")
     parent = description.parent
     if parent is not None:
@@ -165,11 +147,11 @@ def _check_imports(description: Description) -> Iterator[DescriptionError]:
 
 
 def _check_definitions(
-    adapters: _Adapters,
+    catalog: Catalog,
     description: Description,
     importers: dict[str, list[tuple[str, Description]]],
 ) -> Iterator[DescriptionError]:
-    for name, location in _definitions(adapters, description):
+    for name, location in _definitions(catalog, description):
         itself = f"{description.qualified_module}.{name}"
         others = sorted({d.file for dotted, d in importers.get(name, []) if dotted != itself})
         if name in PYTHON_BUILTINS:
@@ -212,10 +194,10 @@ def _reserved(generated: dict[str, Description]) -> dict[str, str]:
 
 
 def _check_functions(
-    catalog: Catalog, adapters: _Adapters, description: Description, reserved: dict[str, str]
+    catalog: Catalog, description: Description, reserved: dict[str, str]
 ) -> Iterator[DescriptionError]:
     """Names bound inside generated functions, against what each function's body uses."""
-    for bound, used in _bound_names(catalog, adapters, description, reserved):
+    for bound, used in _bound_names(catalog, description, reserved):
         what = used.get(bound.name)
         if what is not None:
             yield error(
@@ -227,7 +209,7 @@ def _check_functions(
 
 
 def _bound_names(
-    catalog: Catalog, adapters: _Adapters, description: Description, reserved: dict[str, str]
+    catalog: Catalog, description: Description, reserved: dict[str, str]
 ) -> Iterator[tuple[_Bound, Mapping[str, str]]]:
     """Each name a generated function binds, with the names it must not take (and what they
     mean there; chained, not merged: `reserved` holds every generated name)."""
@@ -240,10 +222,10 @@ def _bound_names(
         # Every adapter's __call__ calls its implementation with these parameters.
         objects = {
             a.implementation.object: f"the implementation {a.implementation.object}"
-            for a in adapters.by_builder.get(builder.name, [])
+            for a in catalog.adapters_by_builder.get(builder.name, [])
         }
         yield from _parameters(builder.parameters, ChainMap(objects, reserved))
-    for adapter in adapters.by_description.get(description.file, []):
+    for adapter in catalog.adapters_by_file.get(description.file, []):
         # fields, or the ModuleSpec's __init__ parameters
         target = {adapter.implementation.object: "the adapter's implementation"}
         for fixed in adapter.implementation.fixed:
