@@ -250,8 +250,10 @@ def locate(
         text = files.get(error.file, "")
         names = _enclosing(text, error.line)
         sources = _SOURCE_LINE.findall(text)
-        keys = [*names, *(import_key(f, d) for d in _imported(text, error.line) for f in sources)]
-        where = next((found[key] for key in keys if key in found), None)
+        where = next((found[n] for n in names if n in found), None)
+        if where is None:
+            imported = (import_key(f, d) for d in _imported(text, error.line) for f in sources)
+            where = next((found[key] for key in imported if key in found), None)
         shown = names[0] if names else Path(error.file).stem
         detail = "; ".join(line.strip() for line in error.message.splitlines() if line.strip())
         message = (
@@ -270,11 +272,7 @@ def locate(
 def _enclosing(text: str, line: int) -> list[str]:
     """The names around `line`, innermost first: `Class.method`, then `Class` (or a top-level
     function or assignment)."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return []
-    for node in tree.body:
+    for node in _statements(text):
         end = getattr(node, "end_lineno", None) or node.lineno
         if not node.lineno <= line <= end:
             continue
@@ -295,14 +293,19 @@ def _enclosing(text: str, line: int) -> list[str]:
     return []
 
 
+@lru_cache(maxsize=64)
+def _statements(text: str) -> tuple[ast.stmt, ...]:
+    """A module's top-level statements, parsed once for all the errors pyright reports in it."""
+    try:
+        return tuple(ast.parse(text).body)
+    except SyntaxError:
+        return ()
+
+
 def _imported(text: str, line: int) -> list[str]:
     """The dotted names a top-level `from module import ...` around `line` imports (an upstream
     object pyright finds unannotated is reported where it is imported)."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return []
-    for node in tree.body:
+    for node in _statements(text):
         if isinstance(node, ast.ImportFrom) and node.lineno <= line <= (node.end_lineno or 0):
             return [f"{node.module}.{alias.name}" for alias in node.names if node.module]
     return []
