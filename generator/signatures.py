@@ -84,9 +84,8 @@ def _constructor(dotted_class: str, seen: frozenset[str]) -> Signature | _Outcom
         return _Outcome.UNKNOWN
     module, node = found
     if node.decorator_list or node.keywords:
-        return (
-            _Outcome.UNKNOWN
-        )  # @dataclass and metaclasses make constructors the source does not show
+        # @dataclass and metaclasses make constructors the source does not show
+        return _Outcome.UNKNOWN
     for name in CONSTRUCTORS:
         for statement in node.body:
             if isinstance(statement, ast.FunctionDef) and statement.name == name:

@@ -19,9 +19,9 @@ def statement_alone(text: str, start: int) -> ast.stmt | None:
     above it, parsed by itself, positions as in `text` (None: its lines are not one statement)."""
     decorators = _decorators_above(text, start)
     lines = text[start:].split("\n")  # not splitlines: a string may hold a form feed
-    # Blank lines in place of those above: the parser places every node where the file has it.
-    above = "\n" * (text.count("\n", 0, start) - len(decorators))
-    tree = _parsed(above + "\n".join(decorators + lines[: _block_end(lines)]))
+    tree = _parsed(
+        _blank_above(text, start, decorators) + "\n".join(decorators + lines[: _block_end(lines)])
+    )
     if tree is None or len(tree.body) != 1:
         return None
     return tree.body[0]
@@ -47,7 +47,7 @@ def class_through_method(text: str, start: int, names: tuple[str, ...]) -> ast.C
     later = names[: names.index(method)]  # those that win over it: not before it, none after
     if any(text.find(f"def {other}", start) != -1 for other in later):
         return None
-    above = "\n" * (text.count("\n", 0, start) - len(decorators))
+    above = _blank_above(text, start, decorators)
     body = f"{match.group(1)}    pass"
     for last in range(first, min(first + _SIGNATURE_LINES, end)):
         if not lines[last].split("#", 1)[0].rstrip().endswith(":"):
@@ -60,11 +60,17 @@ def class_through_method(text: str, start: int, names: tuple[str, ...]) -> ast.C
             isinstance(node, ast.ClassDef)
             and isinstance(node.body[-1], ast.FunctionDef)
             and node.body[-1].name == method
-            and node.body[-1].lineno == text.count("\n", 0, start) + first + 1
+            and node.body[-1].lineno == len(above) + len(decorators) + first + 1
         ):
             return node
         return None
     return None
+
+
+def _blank_above(text: str, start: int, decorators: list[str]) -> str:
+    """Blank lines in place of the file's lines above a statement and its decorators: parsed
+    after them, every node is placed where the file has it."""
+    return "\n" * (text.count("\n", 0, start) - len(decorators))
 
 
 def _decorators_above(text: str, start: int) -> list[str]:
