@@ -1,6 +1,7 @@
 """Stage 4 (shared): what every view builder needs: names, imports, expressions, signatures."""
 
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from generator import naming
@@ -121,14 +122,19 @@ class ViewContext:
         return checked.source
 
     def _value(self, text: str, scope: Description | None = None) -> str:
-        """A value expression; its names are imports of the description or parameters of the
-        function it is in (validated), and only the imports are imported: a parameter named
-        like a generated name is still the parameter."""
         checked = check_value_expression(text)
-        local_imports = self.local_imports if scope is None else scope.import_map()
-        for name in sorted(checked.names & local_imports.keys()):
-            self._name(name, scope)
+        self._import_expression_names(checked.names, scope)
         return checked.source
+
+    def _import_expression_names(
+        self, names: Iterable[str], scope: Description | None = None
+    ) -> None:
+        """Imports those of an expression's names that are the description's imports. Its other
+        names are parameters of the function it is in (validated), even one spelled like a
+        generated name of another module."""
+        local_imports = self.local_imports if scope is None else scope.import_map()
+        for name in sorted(set(names) & local_imports.keys()):
+            self._name(name, scope)
 
     def _signature(
         self,

@@ -203,12 +203,9 @@ class SpecViews(ViewContext):
 
     def _condition(self, text: str) -> str:
         checked = check_condition_expression(text, naming.SUPPORT_PREDICATES)
-        for name in sorted(checked.names):
-            if name in naming.SUPPORT_PREDICATES:
-                self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", name)
-            elif name in self.local_imports:
-                self._name(name)
-            # else a parameter of the factory (validated): nothing to import
+        for name in sorted(checked.names & naming.SUPPORT_PREDICATES):
+            self.imports.name(f"{PACKAGE}.{SUPPORT_MODULE}", name)
+        self._import_expression_names(checked.names - naming.SUPPORT_PREDICATES)
         return checked.source
 
     def _submodules_expression(self, value: SubmodulesValue) -> str:
