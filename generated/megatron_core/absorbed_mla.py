@@ -5,7 +5,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 56364de2fabe5c53fec04e3610d02535
+# Input hash: 8906eaf91954e4bde7c508cfecd6dafb
 """Slots of AbsorbedMLASelfAttentionSubmodules
 (megatron.core.transformer.experimental_attention_variant.absorbed_mla); and the
 AbsorbedMLASelfAttention adapter of TransformerLayer's self_attention (MLAAttentionBuilder).

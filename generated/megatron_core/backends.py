@@ -9,7 +9,7 @@
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
-# Input hash: 22b3abad101764f38f5fe7439775f425
+# Input hash: 356e6fa95c6221f39c9176ac7562856c
 """Typed backend providers: upstream's BackendSpecProvider methods
 (megatron.core.models.backends, TESpecProvider) returning the slots' Builders. A method that
 fills several slots with different Builders returns a role record with one field per slot

@@ -12,7 +12,7 @@
 #   schemas/megatron_core/moe_module_specs.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 3c3e09b426c5bb97b108e05d4a1f79c0
+# Input hash: f4e261e56271b3189b4c8e2f8e78f8b4
 """Typed spec factories with experimental attention variants
 (megatron.core.models.gpt.experimental_attention_variant_module_specs): same names, parameters
 and defaults as upstream's, from the modules of the backend (typed_provider(backend);

@@ -2,7 +2,7 @@
 #   schemas/megatron_core/gated_delta_net.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 734ebd578eb8497587bf8b7d9737f641
+# Input hash: a694087b27b444b39c31106128638948
 """Slots of GatedDeltaNetSubmodules (megatron.core.ssm.gated_delta_net.common), built by
 GatedDeltaNet (the _GDNBase subclass the specs use).
 """

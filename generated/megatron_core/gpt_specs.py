@@ -11,7 +11,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 67543f2c5684f9d78a67cd6126854305
+# Input hash: 028509b1433a474b46758414fc2aa808
 """Typed GPT spec factories (megatron.core.models.gpt.gpt_layer_specs): same names, parameters
 and defaults as upstream's, assembled from the generated adapters and typed Submodules.
 """

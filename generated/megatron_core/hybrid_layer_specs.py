@@ -16,7 +16,7 @@
 #   schemas/megatron_core/multi_token_prediction_block.json
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 9d59b51788f6bc994ff78e44d2c98247
+# Input hash: 576446ca0b3644fde1df7aae137f9e35
 """Typed hybrid (Mamba) stack spec factories and module-level values
 (megatron.core.models.hybrid.hybrid_layer_specs, re-exported by
 models.mamba.mamba_layer_specs): `from generated.megatron_core.hybrid_layer_specs import

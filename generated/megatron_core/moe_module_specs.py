@@ -4,7 +4,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/moe.json
 #   schemas/megatron_core/moe_module_specs.json
-# Input hash: 928496a88d1efaede8d86988c92206ef
+# Input hash: 8e2310c093e2758f03c851acea69218e
 """Typed MoE spec factories (megatron.core.models.gpt.moe_module_specs), one per backend."""
 
 from megatron.core.models.backends import BackendSpecProvider

@@ -4,7 +4,7 @@
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/multi_latent_attention.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 8bbdb13512975004c089e5aa849a2224
+# Input hash: fa9faeaea24229e041c6c48f45e2283f
 """Slots of MLASelfAttentionSubmodules (megatron.core.transformer.multi_latent_attention), built
 by MLASelfAttention and FusedMLASelfAttention; and the MLASelfAttention /
 FusedMLASelfAttention adapters of TransformerLayer's self_attention (MLAAttentionBuilder).

@@ -23,7 +23,7 @@
 #   schemas/megatron_core/multi_token_prediction_layer.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 2a0757e368b82da279f86cb220ce4bbc
+# Input hash: f42f60854704968b91141d45865ad0e7
 """Run-time helpers of the generated specs.
 
 Checks for slot values that megatron hands to `build_module`: upstream annotates most such

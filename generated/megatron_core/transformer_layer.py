@@ -2,7 +2,7 @@
 #   schemas/megatron_core/bias_dropout_add.json
 #   schemas/megatron_core/layer_norm.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 9177c554f153cc64b85ab572b0fe541d
+# Input hash: c62d1445db3456a368167666212a1813
 """Slots of TransformerLayerSubmodules (megatron.core.transformer.transformer_layer)."""
 
 from dataclasses import dataclass

@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/custom_layer_specs.json
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   examples/custom_mlp/schemas/sdpa_attention.json
-# Input hash: b0bd612028a72db88c66f57908569360
+# Input hash: 41fbaf91c33097483031e9005a02f686
 """Typed Protocols, adapters and layer-spec factories generated from your descriptions."""
 
 from .custom_layer_specs import get_gpt_layer_with_gated_mlp_spec

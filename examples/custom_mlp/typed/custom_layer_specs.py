@@ -8,7 +8,7 @@
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_block.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: fad2e117149c58880e1b4c19d77c8bd8
+# Input hash: 269a39876b6ff8cec10cb21babe6b2a8
 """A GPT layer spec with GatedMLP and (by default) SDPACoreAttention; everything else as
 get_gpt_layer_local_spec.
 """

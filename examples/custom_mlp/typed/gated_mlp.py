@@ -2,7 +2,7 @@
 #   examples/custom_mlp/schemas/gated_mlp.json
 #   schemas/megatron_core/mlp.json
 #   schemas/megatron_core/transformer_layer.json
-# Input hash: 4d19ce80a74ce159b13081e47134e7b2
+# Input hash: ecc15c8d0fa494a8ab2e227a492d217e
 """GatedMLP (examples.custom_mlp.layers) in TransformerLayer's mlp slot, and its own slots."""
 
 from dataclasses import dataclass
